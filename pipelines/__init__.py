@@ -1,0 +1,1 @@
+"""xoflow: nightly ETL of operational (O) and experience (X) data keyed by service and journey."""

@@ -1,0 +1,122 @@
+"""The service and journey catalog (``schemas/catalog.yaml``) as lookups.
+
+Every mapping from a source's own code to ``service_id``, ``journey_id`` and stage
+goes through here, so a new code is one line of YAML, not a code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pipelines.contracts import SAFE_NAME, ContractError
+
+UNMAPPED = "unmapped"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    raw: dict[str, Any]
+
+    @property
+    def services(self) -> list[dict[str, Any]]:
+        return self.raw["services"]
+
+    @property
+    def journeys(self) -> list[dict[str, Any]]:
+        return self.raw["journeys"]
+
+    def service(self, service_id: str) -> dict[str, Any]:
+        return next(s for s in self.services if s["service_id"] == service_id)
+
+    def journey(self, journey_id: str) -> dict[str, Any]:
+        return next(j for j in self.journeys if j["journey_id"] == journey_id)
+
+    def code_to_service(self, code_kind: str) -> dict[str, str]:
+        """``{source code: service_id}`` for one kind of code (form_type, queue, ...)."""
+        mapping: dict[str, str] = {}
+        for service in self.services:
+            for code in service.get("codes", {}).get(code_kind, []):
+                mapping[str(code).lower()] = service["service_id"]
+        return mapping
+
+    def map_codes(self, codes: pd.Series, code_kind: str) -> pd.Series:
+        """Service id per code, case-insensitive; unknown codes become ``unmapped``."""
+        mapping = self.code_to_service(code_kind)
+        return codes.astype("string").str.strip().str.lower().map(mapping).fillna(UNMAPPED)
+
+    def journey_of(self, service_ids: pd.Series) -> pd.Series:
+        mapping = {s["service_id"]: s["journey_id"] for s in self.services}
+        return service_ids.map(mapping).fillna(UNMAPPED).astype("string")
+
+    def standard_days(self, service_ids: pd.Series) -> pd.Series:
+        mapping = {s["service_id"]: s["standard_days"] for s in self.services}
+        return service_ids.map(mapping).astype("Int64")
+
+    def stage_by_journey(self, journey_ids: pd.Series, key: str, values: pd.Series) -> pd.Series:
+        """Stage from a per-journey mapping such as ``contact_reason_stage``."""
+        out = pd.Series(UNMAPPED, index=values.index, dtype="string")
+        for journey in self.journeys:
+            mask = journey_ids == journey["journey_id"]
+            mapping = journey.get(key, {})
+            out[mask] = values[mask].map(mapping).fillna(UNMAPPED)
+        return out
+
+    def journey_stage(self, journey_ids: pd.Series, key: str) -> pd.Series:
+        """A single stage per journey, such as ``case_decided_stage``."""
+        mapping = {j["journey_id"]: j[key] for j in self.journeys}
+        return journey_ids.map(mapping).fillna(UNMAPPED).astype("string")
+
+    def web_path(self, paths: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """(service_id, stage) from a page path: service prefix + stage suffix."""
+        prefixes = self.code_to_service("web_path")
+        suffixes = {k.lower(): v for k, v in self.raw.get("web_path_stage", {}).items()}
+        service = pd.Series(UNMAPPED, index=paths.index, dtype="string")
+        stage = pd.Series(UNMAPPED, index=paths.index, dtype="string")
+        lowered = paths.astype("string").str.lower()
+        for prefix, service_id in prefixes.items():
+            mask = lowered.str.startswith(prefix).fillna(False)
+            service[mask] = service_id
+            rest = lowered[mask].str.slice(len(prefix))
+            stage[mask] = rest.map(suffixes).fillna(UNMAPPED)
+        return service, stage
+
+    def survey_form_stage(self, forms: pd.Series) -> pd.Series:
+        stages = {str(k).lower(): v["stage"] for k, v in self.raw.get("survey_forms", {}).items()}
+        return forms.astype("string").str.lower().map(stages).fillna(UNMAPPED).astype("string")
+
+    def survey_form_ids(self) -> list[str]:
+        return [code for s in self.services for code in s.get("codes", {}).get("survey_form", [])]
+
+
+def _check(raw: dict[str, Any], path: Path) -> None:
+    for kind, items, key in (("service", raw.get("services", []), "service_id"),
+                             ("journey", raw.get("journeys", []), "journey_id")):
+        for item in items:
+            if not SAFE_NAME.match(str(item.get(key, ""))):
+                raise ContractError(f"{path}: {kind} id {item.get(key)!r} must match {SAFE_NAME.pattern}")
+    journeys = {j["journey_id"]: set(j["stages"]) for j in raw.get("journeys", [])}
+    for service in raw.get("services", []):
+        if service.get("journey_id") not in journeys:
+            raise ContractError(f"{path}: service {service['service_id']} names unknown journey "
+                                f"{service.get('journey_id')!r}")
+    for journey in raw.get("journeys", []):
+        stages = set(journey["stages"])
+        named = [journey.get("case_received_stage"), journey.get("case_decided_stage"),
+                 *journey.get("contact_reason_stage", {}).values()]
+        unknown = [s for s in named if s not in stages]
+        if unknown:
+            raise ContractError(f"{path}: journey {journey['journey_id']} maps to unknown stages {unknown}")
+
+
+@cache
+def load_catalog(schemas_dir: Path) -> Catalog:
+    path = Path(schemas_dir) / "catalog.yaml"
+    raw = yaml.safe_load(path.read_text())
+    _check(raw, path)
+    return Catalog(raw)

@@ -1,0 +1,131 @@
+"""Source contracts: the YAML files in ``schemas/sources`` as typed objects.
+
+A contract is the single source of truth for a source's columns, types, checks and
+keys; validation, conform and warehouse comments all read it from here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ColumnType = Literal["string", "integer", "float", "boolean", "timestamp", "date"]
+COLUMN_TYPES: tuple[str, ...] = ("string", "integer", "float", "boolean", "timestamp", "date")
+SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class ContractError(ValueError):
+    """A source broke its contract in a way that stops the whole source (not one row)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str = ""
+    required: bool = True
+    nullable: bool = True
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    regex: str | None = None
+    pii: str | None = None
+    maps: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    source: str
+    kind: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    event_time: str
+    location: dict[str, Any] = field(default_factory=dict)
+    rename: dict[str, str] = field(default_factory=dict)
+    watermark: str | None = None
+    path: Path | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.source}: contract has no column {name!r}")
+
+
+def _safe_name(name: str, what: str, path: Path) -> str:
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise ContractError(f"{path}: {what} {name!r} must match {SAFE_NAME.pattern}")
+    return name
+
+
+def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
+    source = _safe_name(raw.get("source", ""), "source name", path)
+    columns = []
+    for name, spec in (raw.get("columns") or {}).items():
+        spec = dict(spec or {})
+        col_type = spec.pop("type", None)
+        if col_type not in COLUMN_TYPES:
+            raise ContractError(f"{path}: column {name!r} has type {col_type!r}; use one of {COLUMN_TYPES}")
+        allowed = spec.pop("allowed", None)
+        unknown = set(spec) - {f for f in Column.__dataclass_fields__ if f not in {"name", "type"}}
+        if unknown:
+            raise ContractError(f"{path}: column {name!r} has unknown settings {sorted(unknown)}")
+        columns.append(
+            Column(
+                name=_safe_name(name, "column", path),
+                type=col_type,
+                allowed=tuple(str(a) for a in allowed) if allowed is not None else None,
+                **spec,
+            )
+        )
+    names = {c.name for c in columns}
+    key = tuple(raw.get("key") or ())
+    event_time = raw.get("event_time", "")
+    for needed in (*key, event_time):
+        if needed not in names:
+            raise ContractError(f"{path}: key/event_time column {needed!r} is not among the columns")
+    rename = {str(k): _safe_name(v, "rename target", path) for k, v in (raw.get("rename") or {}).items()}
+    return Contract(
+        source=source,
+        kind=raw.get("kind", ""),
+        description=" ".join(str(raw.get("description", "")).split()),
+        columns=tuple(columns),
+        key=key,
+        event_time=event_time,
+        location=dict(raw.get("location") or {}),
+        rename=rename,
+        watermark=raw.get("watermark"),
+        path=path,
+    )
+
+
+@cache
+def load_contracts(schemas_dir: Path) -> dict[str, Contract]:
+    """All contracts under ``schemas_dir/sources``, by source name."""
+    contracts = {}
+    for path in sorted((Path(schemas_dir) / "sources").glob("*.yaml")):
+        contract = parse_contract(yaml.safe_load(path.read_text()), path)
+        contracts[contract.source] = contract
+    return contracts
+
+
+def load_contract(schemas_dir: Path, source: str) -> Contract:
+    contracts = load_contracts(Path(schemas_dir))
+    if source not in contracts:
+        raise ContractError(f"no contract for source {source!r} in {schemas_dir}/sources")
+    return contracts[source]

@@ -1,0 +1,51 @@
+"""The parquet lake: one file per table partition, replaced atomically.
+
+Writing goes to a temporary file in the same folder and is moved into place with
+``os.replace``, so a reader sees the old partition or the new one, never half of
+either; writing the same rows twice gives the same file contents.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.contracts import SAFE_NAME
+
+PART_FILE = "part.parquet"
+
+
+def partition_path(lake_dir: Path, table: str, key: str, value: date | str) -> Path:
+    if not SAFE_NAME.match(table) or not SAFE_NAME.match(key):
+        raise ValueError(f"unsafe lake table or partition name: {table!r}/{key!r}")
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    if "/" in text or text.startswith("."):
+        raise ValueError(f"unsafe partition value {text!r}")
+    return Path(lake_dir) / table / f"{key}={text}" / PART_FILE
+
+
+def write_partition(path: Path, table: pa.Table) -> Path:
+    """Replace one partition file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_partition(path: Path) -> pa.Table | None:
+    return pq.read_table(path) if path.exists() else None
+
+
+def table_path(lake_dir: Path, table: str) -> Path:
+    if not SAFE_NAME.match(table):
+        raise ValueError(f"unsafe lake table name: {table!r}")
+    return Path(lake_dir) / table

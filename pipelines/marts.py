@@ -1,0 +1,31 @@
+"""Marts: SQL files in ``warehouse/marts`` recomputed for the days a run touched.
+
+Each file is one SELECT with ``:start_day``/``:end_day`` parameters; its rows replace
+the mart's rows for those days in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pipelines.model import mart_journey_service_daily
+
+MARTS: dict[str, sa.Table] = {"mart_journey_service_daily": mart_journey_service_daily}
+
+
+def mart_query(sql_dir: Path, table: sa.Table) -> sa.TextClause:
+    return sa.text((Path(sql_dir) / "marts" / f"{table.name}.sql").read_text())
+
+
+def rebuild_mart(conn: sa.Connection, sql_dir: Path, table: sa.Table, days: list[date]) -> int:
+    """Replace the mart's rows for ``days`` (a contiguous range) with a fresh computation."""
+    start, end = min(days), max(days) + timedelta(days=1)
+    names = [c.name for c in table.columns]
+    query = mart_query(sql_dir, table).bindparams(start_day=start, end_day=end).columns(
+        *[sa.column(n) for n in names])
+    conn.execute(sa.delete(table).where(table.c.date_day >= start, table.c.date_day < end))
+    result = conn.execute(sa.insert(table).from_select(names, query))
+    return max(result.rowcount or 0, 0)

@@ -1,0 +1,247 @@
+"""The warehouse star schema, declared once in SQLAlchemy Core with explicit types.
+
+Kimball dimensions and facts keyed by service and journey (see DESIGN.md). The
+same declarations create the tables on DuckDB and PostgreSQL; comments become
+``COMMENT ON`` documentation for BI users.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+def _col(name: str, type_: sa.types.TypeEngine, comment: str, **kw) -> sa.Column:
+    return sa.Column(name, type_, comment=comment, **kw)
+
+
+TS = sa.DateTime(timezone=True)
+TEXT = sa.String()
+
+dim_service = sa.Table(
+    "dim_service", metadata,
+    _col("service_id", TEXT, "Service identifier from the catalog.", primary_key=True),
+    _col("agency_id", TEXT, "Agency that delivers the service."),
+    _col("service_name", TEXT, "Plain-language service name."),
+    _col("journey_id", TEXT, "Customer journey the service belongs to."),
+    _col("hisp", sa.Boolean, "High Impact Service Provider service under OMB A-11 Section 280."),
+    _col("standard_days", sa.Integer, "Published cycle-time standard, days from receipt to decision."),
+    _col("online_status", sa.Boolean, "Customers can check case status online."),
+    comment="Services of the agency, from schemas/catalog.yaml.",
+)
+
+dim_journey = sa.Table(
+    "dim_journey", metadata,
+    _col("journey_id", TEXT, "Journey identifier.", primary_key=True),
+    _col("stage", TEXT, "Stage of the journey.", primary_key=True),
+    _col("journey_name", TEXT, "Plain-language journey name."),
+    _col("stage_order", sa.Integer, "Position of the stage along the journey (1 = first)."),
+    _col("is_case_received_stage", sa.Boolean, "Cases count as received at this stage."),
+    _col("is_case_decided_stage", sa.Boolean, "Cases count as decided at this stage."),
+    comment="Journeys and their stages, from schemas/catalog.yaml.",
+)
+
+dim_channel = sa.Table(
+    "dim_channel", metadata,
+    _col("channel_id", TEXT, "Channel identifier.", primary_key=True),
+    _col("channel_name", TEXT, "Plain-language channel name."),
+    _col("channel_kind", TEXT, "digital or assisted."),
+    comment="Channels through which customers reach the agency.",
+)
+
+dim_date = sa.Table(
+    "dim_date", metadata,
+    _col("date_day", sa.Date, "Calendar day.", primary_key=True),
+    _col("year", sa.Integer, "Calendar year."),
+    _col("month", sa.Integer, "Calendar month 1-12."),
+    _col("week_start", sa.Date, "Monday of the ISO week."),
+    _col("day_of_week", sa.Integer, "ISO day of week, 1 = Monday."),
+    _col("fiscal_year", sa.Integer, "US federal fiscal year (starts 1 October)."),
+    _col("fiscal_quarter", sa.Integer, "Fiscal quarter 1-4 (Q1 = October-December)."),
+    comment="Calendar with federal fiscal periods.",
+)
+
+_segments = (
+    ("customer_type", TEXT, "Customer segment: individual, business or veteran."),
+    ("language", TEXT, "Preferred language (ISO 639-1)."),
+    ("region", TEXT, "Customer region."),
+)
+
+
+def _segment_columns() -> list[sa.Column]:
+    return [_col(*spec) for spec in _segments]
+
+
+fact_case = sa.Table(
+    "fact_case", metadata,
+    _col("case_key", TEXT, "Pseudonymous case key (HMAC of the case number).", primary_key=True),
+    _col("service_id", TEXT, "Service (unmapped when the form type is not in the catalog)."),
+    _col("journey_id", TEXT, "Journey of the service."),
+    _col("form_type", TEXT, "Form the case was filed on."),
+    _col("product_line", TEXT, "Product line within the service."),
+    _col("office", TEXT, "Office that owns the case."),
+    _col("channel", TEXT, "How the case was filed."),
+    _col("customer_key", TEXT, "Pseudonymous customer key."),
+    *_segment_columns(),
+    _col("received_at", TS, "When the case was received."),
+    _col("received_date", sa.Date, "Day the case was received (UTC)."),
+    _col("decided_at", TS, "When the case was decided."),
+    _col("decided_date", sa.Date, "Day the case was decided (UTC)."),
+    _col("status", TEXT, "Current status."),
+    _col("cycle_days", sa.Integer, "Calendar days from receipt to decision (decided cases)."),
+    _col("standard_days", sa.Integer, "Cycle-time standard of the service."),
+    _col("over_standard", sa.Boolean, "Decided later than the standard allows."),
+    _col("updated_at", TS, "Last change in the case system; newer rows win."),
+    comment="One row per case: accumulating snapshot of its path from receipt to decision.",
+)
+
+fact_contact = sa.Table(
+    "fact_contact", metadata,
+    _col("contact_key", TEXT, "Pseudonymous contact key.", primary_key=True),
+    _col("contact_date", sa.Date, "Day of the contact (UTC); the partition."),
+    _col("customer_key", TEXT, "Pseudonymous customer key."),
+    _col("case_key", TEXT, "Pseudonymous key of the case the contact is about."),
+    _col("service_id", TEXT, "Service (from the queue)."),
+    _col("journey_id", TEXT, "Journey of the service."),
+    _col("stage", TEXT, "Journey stage (from the contact reason)."),
+    _col("queue", TEXT, "Routing queue."),
+    _col("channel", TEXT, "phone, chat or email."),
+    _col("reason", TEXT, "Contact reason code."),
+    *_segment_columns(),
+    _col("start_time", TS, "When the contact started."),
+    _col("wait_seconds", sa.Integer, "Seconds waiting for an agent."),
+    _col("handle_seconds", sa.Integer, "Seconds of agent handling."),
+    _col("resolved_first_contact", sa.Boolean, "Resolved on this contact."),
+    _col("transferred", sa.Boolean, "Transferred to another queue."),
+    _col("abandoned", sa.Boolean, "Customer left before an agent answered."),
+    _col("repeat_within_7d", sa.Boolean,
+         "Same customer contacted about the same service in the 7 days before."),
+    comment="One row per call, chat or email contact.",
+)
+
+A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency",
+             "humanity", "employee")
+
+fact_survey_response = sa.Table(
+    "fact_survey_response", metadata,
+    _col("response_id", TEXT, "Survey platform response id.", primary_key=True),
+    _col("response_date", sa.Date, "Day the response was submitted (UTC); the partition."),
+    _col("form_uuid", TEXT, "Survey form."),
+    _col("service_id", TEXT, "Service (from the form)."),
+    _col("journey_id", TEXT, "Journey of the service."),
+    _col("stage", TEXT, "Journey stage the survey asks about."),
+    _col("channel", TEXT, "Channel of the transaction surveyed."),
+    *_segment_columns(),
+    _col("created_at", TS, "When the response was submitted."),
+    *[_col(item, sa.Integer, f"A-11 {item} item, 1-5.") for item in A11_ITEMS],
+    _col("comment", TEXT, "Free-text comment, personal data redacted."),
+    _col("case_key", TEXT, "Pseudonymous key of the case surveyed (from external_id)."),
+    _col("case_linked", sa.Boolean, "The case was found in fact_case."),
+    _col("case_cycle_days", sa.Integer, "Cycle days of the case surveyed."),
+    _col("case_standard_days", sa.Integer, "Standard of the case's service."),
+    _col("case_over_standard", sa.Boolean, "The case surveyed ran over its standard."),
+    comment="One row per A-11 post-transaction survey respondent, linked to its case.",
+)
+
+fact_web_daily = sa.Table(
+    "fact_web_daily", metadata,
+    _col("date_day", sa.Date, "Day; the partition.", primary_key=True),
+    _col("page_path", TEXT, "Page path.", primary_key=True),
+    _col("service_id", TEXT, "Service (from the path prefix)."),
+    _col("journey_id", TEXT, "Journey of the service."),
+    _col("stage", TEXT, "Journey stage (from the path suffix)."),
+    _col("sessions", sa.Integer, "Sessions."),
+    _col("task_starts", sa.Integer, "Online tasks started."),
+    _col("task_completions", sa.Integer, "Online tasks completed."),
+    _col("status_checks", sa.Integer, "Online case-status checks."),
+    comment="Self-service use per page and day.",
+)
+
+fact_feedback = sa.Table(
+    "fact_feedback", metadata,
+    _col("feedback_id", TEXT, "Feedback inbox id.", primary_key=True),
+    _col("feedback_date", sa.Date, "Day received (UTC); the partition."),
+    _col("channel", TEXT, "app_review, email or social."),
+    _col("received_at", TS, "When it was received."),
+    _col("service_id", TEXT, "Service (from the hint; unmapped when none matches)."),
+    _col("journey_id", TEXT, "Journey of the service."),
+    _col("service_hint", TEXT, "Product or topic as named by the sender."),
+    _col("rating", sa.Integer, "Star rating (app reviews)."),
+    _col("text", TEXT, "Feedback text, personal data redacted."),
+    *_segment_columns(),
+    comment="Unsolicited feedback: reviews, emails, social posts.",
+)
+
+quarantine = sa.Table(
+    "quarantine", metadata,
+    _col("source", TEXT, "Source the row came from."),
+    _col("partition_date", sa.Date, "Day of the run's data interval."),
+    _col("run_id", TEXT, "Run that quarantined the row."),
+    _col("origin", TEXT, "File, table or page the row came from."),
+    _col("row", sa.Integer, "Row number within the origin (1 = first data row)."),
+    _col("check", TEXT, "First check the row failed."),
+    _col("column", TEXT, "Column of that check."),
+    _col("reason", TEXT, "Every failed check, in words."),
+    _col("record", TEXT, "The row as received, JSON."),
+    comment="Rows that failed their contract, kept with the reason; never silently dropped.",
+)
+
+unmapped_code = sa.Table(
+    "unmapped_code", metadata,
+    _col("source", TEXT, "Source."),
+    _col("partition_date", sa.Date, "Day of the run's data interval."),
+    _col("code_kind", TEXT, "Kind of code (form_type, queue, ...)."),
+    _col("code", TEXT, "The code that maps to no service."),
+    _col("rows", sa.Integer, "Rows loaded with it (as service 'unmapped')."),
+    comment="Codes the catalog does not map yet: rows are loaded as 'unmapped', not dropped.",
+)
+
+ledger = sa.Table(
+    "ledger", metadata,
+    _col("source", TEXT, "Source.", primary_key=True),
+    _col("interval_start", TS, "Start of the data interval.", primary_key=True),
+    _col("interval_end", TS, "End of the data interval (exclusive)."),
+    _col("run_id", TEXT, "Run that loaded it last."),
+    _col("status", TEXT, "loaded or failed."),
+    _col("rows_read", sa.Integer, "Rows extracted from the source."),
+    _col("rows_loaded", sa.Integer, "Rows loaded into the facts."),
+    _col("rows_quarantined", sa.Integer, "Rows quarantined."),
+    _col("rows_unmapped", sa.Integer, "Loaded rows whose code maps to no service."),
+    _col("message", TEXT, "Why the source failed, if it did."),
+    _col("loaded_at", TS, "When the ledger row was written."),
+    comment="One row per source and interval: rows read = rows loaded + rows quarantined.",
+)
+
+mart_journey_service_daily = sa.Table(
+    "mart_journey_service_daily", metadata,
+    _col("date_day", sa.Date, "Day."),
+    _col("service_id", TEXT, "Service."),
+    _col("journey_id", TEXT, "Journey."),
+    _col("stage", TEXT, "Journey stage."),
+    _col("channel", TEXT, "Channel."),
+    _col("cases_received", sa.Integer, "Cases received."),
+    _col("cases_decided", sa.Integer, "Cases decided."),
+    _col("median_cycle_days", sa.Float, "Median cycle days of cases decided."),
+    _col("p90_cycle_days", sa.Float, "90th percentile cycle days of cases decided."),
+    _col("pct_over_standard", sa.Float, "% of cases decided over their standard."),
+    _col("contacts", sa.Integer, "Contacts."),
+    _col("fcr_rate", sa.Float, "% of answered contacts resolved on first contact."),
+    _col("repeat_contact_rate", sa.Float, "% of contacts that repeat one in the 7 days before."),
+    _col("abandonment_rate", sa.Float, "% of contacts abandoned."),
+    _col("self_service_completions", sa.Integer, "Online task completions."),
+    _col("status_checks", sa.Integer, "Online status checks."),
+    _col("survey_responses", sa.Integer, "Survey responses."),
+    _col("mean_trust", sa.Float, "Mean A-11 trust (1-5)."),
+    _col("mean_satisfaction", sa.Float, "Mean A-11 satisfaction (1-5)."),
+    *[_col(f"pct_agree_{item}", sa.Float, f"% answering 4 or 5 on the A-11 {item} item.")
+      for item in A11_ITEMS],
+    comment="X and O side by side per day, service, journey stage and channel.",
+)
+
+PARTITIONED_FACTS: dict[str, str] = {
+    "fact_contact": "contact_date",
+    "fact_survey_response": "response_date",
+    "fact_web_daily": "date_day",
+    "fact_feedback": "feedback_date",
+}

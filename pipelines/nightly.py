@@ -1,0 +1,307 @@
+"""The nightly job as plain functions: what the DAG's tasks call, what the CLI calls.
+
+Every function takes the interval and run id as arguments and returns what it did
+(JSON-serialisable counts), so Airflow can pass results through XCom and tests can
+run the job without a scheduler.
+
+Between the per-source extract tasks and the load task, each source's validated rows
+wait in ``<home>/staging/<source>/<day>/`` tagged with the run id, so the load only
+takes what *this* run validated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from pipelines import lake, ledger, marts, warehouse
+from pipelines.conform import dimensions, facts
+from pipelines.conform.catalog import Catalog, load_catalog
+from pipelines.contracts import load_contract, load_contracts
+from pipelines.interval import Interval
+from pipelines.model import (
+    PARTITIONED_FACTS,
+    dim_channel,
+    dim_date,
+    dim_journey,
+    dim_service,
+    fact_case,
+    fact_contact,
+    fact_feedback,
+    fact_survey_response,
+    fact_web_daily,
+    quarantine,
+    unmapped_code,
+)
+from pipelines.settings import Settings
+from pipelines.sources import connector_for
+from pipelines.validate import validate_batch
+
+log = logging.getLogger(__name__)
+
+FACT_TABLES: dict[str, sa.Table] = {t.name: t for t in (
+    fact_case, fact_contact, fact_survey_response, fact_web_daily, fact_feedback)}
+
+# Cases load first: survey responses look up the case they are about.
+LOAD_ORDER = ("case_db", "contact_center", "web_analytics", "feedback", "survey")
+
+
+def _settings(settings: Settings | None) -> Settings:
+    return settings or Settings.from_env()
+
+
+def source_names(settings: Settings | None = None) -> list[str]:
+    """Every source with a contract in ``schemas/sources``, in load order."""
+    known = load_contracts(_settings(settings).schemas_dir)
+    return [s for s in LOAD_ORDER if s in known] + sorted(set(known) - set(LOAD_ORDER))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
+
+
+def _staging_dir(settings: Settings, source: str, interval: Interval) -> Path:
+    return settings.home / "staging" / source / interval.days[0].isoformat()
+
+
+# ---------------------------------------------------------------- extract + validate
+
+
+def extract_and_validate(
+    source: str, start: datetime, end: datetime, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Extract one source for [start, end), keep the raw extract, validate it, stage clean rows.
+
+    Raises ``ContractError`` (not retryable) when the source breaks its contract as a
+    whole, ``SourceUnavailable`` (retryable) when it cannot be reached.
+    """
+    settings = _settings(settings)
+    interval = Interval(start, end)
+    contract = load_contract(settings.schemas_dir, source)
+    stage = _staging_dir(settings, source, interval)
+    stage.mkdir(parents=True, exist_ok=True)
+    (stage / "result.json").unlink(missing_ok=True)
+    try:
+        batch = connector_for(contract.kind)(contract, settings, interval)
+        raw_path = (settings.raw_dir / source / f"date={interval.days[0].isoformat()}"
+                    / f"run={_safe(run_id)}.parquet")
+        lake.write_partition(raw_path, pa.Table.from_pandas(
+            batch.frame.astype(object).astype("string"), preserve_index=False))
+        result = validate_batch(contract, batch, interval)
+    except Exception as error:
+        (stage / "error.json").write_text(json.dumps(
+            {"run_id": run_id, "error": type(error).__name__, "message": str(error)}))
+        raise
+    (stage / "error.json").unlink(missing_ok=True)
+    result.clean.to_parquet(stage / "clean.parquet", index=False)
+    result.quarantine.to_parquet(stage / "quarantine.parquet", index=False)
+    summary = {
+        "source": source, "run_id": run_id,
+        "rows_read": result.rows_read, "rows_valid": len(result.clean),
+        "rows_quarantined": len(result.quarantine),
+        "gx_success": result.gx_success, "gx_statistics": result.gx_statistics,
+        "origins": batch.origins,
+    }
+    (stage / "result.json").write_text(json.dumps(summary, default=str))
+    log.info("%s %s: read %d, valid %d, quarantined %d", source, interval, result.rows_read,
+             len(result.clean), len(result.quarantine))
+    return {k: summary[k] for k in ("source", "rows_read", "rows_valid", "rows_quarantined")}
+
+
+# ---------------------------------------------------------------- conform + load
+
+
+@dataclass
+class _Staged:
+    source: str
+    summary: dict[str, Any]
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _read_staged(settings: Settings, source: str, interval: Interval, run_id: str):
+    stage = _staging_dir(settings, source, interval)
+    result_file = stage / "result.json"
+    if result_file.exists():
+        summary = json.loads(result_file.read_text())
+        if summary["run_id"] == run_id:
+            return _Staged(source, summary, pd.read_parquet(stage / "clean.parquet"),
+                           pd.read_parquet(stage / "quarantine.parquet"))
+    error_file = stage / "error.json"
+    if error_file.exists():
+        error = json.loads(error_file.read_text())
+        return f"{error['error']}: {error['message']}"
+    return "extract and validation did not complete in this run"
+
+
+def _load_dimensions(conn: sa.Connection, catalog: Catalog) -> None:
+    for table, frame in ((dim_service, dimensions.dim_service(catalog)),
+                         (dim_journey, dimensions.dim_journey(catalog)),
+                         (dim_channel, dimensions.dim_channel(catalog)),
+                         (dim_date, dimensions.dim_date())):
+        warehouse.replace_where(conn, table, sa.true(), warehouse.to_arrow(frame, table))
+
+
+def _conform(source: str, clean: pd.DataFrame, catalog: Catalog, settings: Settings,
+             conn: sa.Connection) -> facts.Conformed:
+    key = settings.pseudonym_key
+    builders: dict[str, Callable[[], facts.Conformed]] = {
+        "case_db": lambda: facts.conform_cases(clean, catalog, key),
+        "contact_center": lambda: facts.conform_contacts(
+            clean, catalog, key, lambda a, b: _previous_contacts(conn, a, b)),
+        "survey": lambda: facts.conform_survey(
+            clean, catalog, key, lambda keys: _case_outcomes(conn, keys)),
+        "web_analytics": lambda: facts.conform_web(clean, catalog, key),
+        "feedback": lambda: facts.conform_feedback(clean, catalog, key),
+    }
+    return builders[source]()
+
+
+def _previous_contacts(conn: sa.Connection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    query = sa.select(fact_contact.c.customer_key, fact_contact.c.service_id,
+                      fact_contact.c.start_time).where(
+        fact_contact.c.start_time >= start.to_pydatetime(), fact_contact.c.start_time < end.to_pydatetime())
+    frame = pd.DataFrame(conn.execute(query).all(), columns=["customer_key", "service_id", "start_time"])
+    frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
+    columns = ["case_key", "cycle_days", "standard_days", "over_standard"]
+    keys = pa.table({"case_key": pa.array(case_keys, pa.string())})
+    with warehouse.staged(conn, keys) as wanted:
+        query = sa.select(*[fact_case.c[c] for c in columns]).join(
+            wanted, wanted.c.case_key == fact_case.c.case_key)
+        frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
+    return frame.astype({"case_key": "string", "cycle_days": "Int64", "standard_days": "Int64",
+                         "over_standard": "boolean"})
+
+
+def _write_lake(settings: Settings, conformed: facts.Conformed, interval: Interval) -> None:
+    table = conformed.table
+    if table in PARTITIONED_FACTS:
+        column = PARTITIONED_FACTS[table]
+        for day in interval.days:
+            part = conformed.rows[conformed.rows[column] == day]
+            lake.write_partition(lake.partition_path(settings.lake_dir, table, column, day),
+                                 pa.Table.from_pandas(part, preserve_index=False))
+        return
+    # fact_case: partitioned by month received; newer versions of a case win
+    rows = conformed.rows.assign(received_month=pd.to_datetime(
+        conformed.rows["received_date"]).dt.strftime("%Y-%m"))
+    for month, incoming in rows.groupby("received_month"):
+        path = lake.partition_path(settings.lake_dir, table, "received_month", month)
+        incoming = incoming.drop(columns="received_month")
+        existing = lake.read_partition(path)
+        if existing is not None:
+            incoming = pd.concat([existing.to_pandas(), incoming], ignore_index=True)
+            incoming = incoming.sort_values(["case_key", "updated_at"], kind="stable").drop_duplicates(
+                "case_key", keep="last")
+        incoming = incoming.sort_values("case_key", kind="stable")
+        lake.write_partition(path, pa.Table.from_pandas(incoming, preserve_index=False))
+
+
+def _load_source(conn: sa.Connection, staged: _Staged, conformed: facts.Conformed,
+                 interval: Interval, run_id: str) -> ledger.LedgerEntry:
+    """Facts, quarantine, unmapped codes and the ledger row of one source, in one transaction."""
+    source, table = staged.source, conformed.table
+    target = FACT_TABLES[table]
+    rows = warehouse.to_arrow(conformed.rows, target)
+    if table in PARTITIONED_FACTS:
+        column = target.c[PARTITIONED_FACTS[table]]
+        warehouse.replace_where(conn, target, warehouse.in_days(column, interval.days), rows)
+    else:
+        warehouse.upsert_newer(conn, target, rows, key="case_key", version="updated_at")
+    day = interval.days[0]
+    this_partition = sa.and_(quarantine.c.source == source, quarantine.c.partition_date == day)
+    warehouse.replace_where(conn, quarantine, this_partition, warehouse.to_arrow(
+        staged.quarantine.assign(partition_date=day, run_id=run_id), quarantine))
+    unmapped_partition = sa.and_(unmapped_code.c.source == source, unmapped_code.c.partition_date == day)
+    warehouse.replace_where(conn, unmapped_code, unmapped_partition, warehouse.to_arrow(
+        conformed.unmapped.assign(source=source, partition_date=day), unmapped_code))
+    entry = ledger.LedgerEntry(
+        source=source, interval_start=interval.start, interval_end=interval.end, run_id=run_id,
+        status="loaded", rows_read=int(staged.summary["rows_read"]), rows_loaded=len(conformed.rows),
+        rows_quarantined=len(staged.quarantine), rows_unmapped=int(conformed.unmapped["rows"].sum()))
+    ledger.record(conn, entry)
+    return entry
+
+
+def conform_and_load(
+    start: datetime, end: datetime, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Conform every source staged for this run, load facts and dimensions, write the ledger.
+
+    Runs even when some sources failed: it loads what was staged and records the rest
+    as failed in the ledger (unless an earlier run already loaded that interval).
+    """
+    settings = _settings(settings)
+    interval = Interval(start, end)
+    catalog = load_catalog(settings.schemas_dir)
+    engine = warehouse.engine_for(settings.warehouse_url)
+    warehouse.ensure_schema(engine)
+    with engine.begin() as conn:
+        _load_dimensions(conn, catalog)
+    report: dict[str, Any] = {"loaded": {}, "failed": {}}
+    for source in source_names(settings):
+        staged = _read_staged(settings, source, interval, run_id)
+        with engine.begin() as conn:
+            if isinstance(staged, str):
+                report["failed"][source] = staged
+                if not ledger.has_loaded(conn, source, interval):
+                    ledger.record(conn, ledger.LedgerEntry(
+                        source, interval.start, interval.end, run_id, "failed", 0, 0, 0, 0, staged))
+                continue
+            conformed = _conform(source, staged.clean, catalog, settings, conn)
+            _write_lake(settings, conformed, interval)
+            lake.write_partition(
+                lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
+                pa.Table.from_pandas(staged.quarantine, preserve_index=False))
+            entry = _load_source(conn, staged, conformed, interval, run_id)
+        report["loaded"][source] = {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
+                                    "rows_quarantined": entry.rows_quarantined,
+                                    "rows_unmapped": entry.rows_unmapped}
+    return report
+
+
+# ---------------------------------------------------------------- marts
+
+
+def build_marts(
+    start: datetime, end: datetime, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Recompute the marts for the days of [start, end)."""
+    settings = _settings(settings)
+    interval = Interval(start, end)
+    engine = warehouse.engine_for(settings.warehouse_url)
+    warehouse.ensure_schema(engine)
+    counts = {}
+    with engine.begin() as conn:
+        for name, table in marts.MARTS.items():
+            counts[name] = marts.rebuild_mart(conn, settings.warehouse_sql_dir, table, interval.days)
+    return counts
+
+
+def run_day(day: date, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The whole nightly job for one day without a scheduler (CLI, tests)."""
+    interval = Interval.for_day(day)
+    extracted, errors = {}, {}
+    for source in source_names(settings):
+        try:
+            extracted[source] = extract_and_validate(source, interval.start, interval.end, run_id, settings)
+        except Exception as error:  # the other sources still load; reported below
+            errors[source] = f"{type(error).__name__}: {error}"
+    loaded = conform_and_load(interval.start, interval.end, run_id, settings)
+    mart_rows = build_marts(interval.start, interval.end, run_id, settings)
+    return {"day": day.isoformat(), "extracted": extracted, "errors": errors,
+            "loaded": loaded, "marts": mart_rows}

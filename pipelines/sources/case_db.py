@@ -1,0 +1,186 @@
+"""Case-management database (contract kind ``sql``): incremental on the watermark column.
+
+Reads the rows of ``location["table"]`` (optionally ``location["schema"]``) whose
+watermark (the contract's ``watermark``, else its ``event_time``) lies in the run's
+interval, ``start <= watermark < end``, with SQLAlchemy Core only, so the same code
+runs on SQLite, PostgreSQL and MariaDB. Only the contract's columns are selected:
+other columns of the table never leave the database.
+
+Timestamps: SQLite has no timestamp type, so the watermark is usually ISO text in any
+of several spellings (``T`` or space, ``Z`` or an offset, with or without fractions).
+On SQLite it is compared through ``strftime('%Y-%m-%d %H:%M:%f', ...)``, which brings
+every spelling to UTC text with milliseconds before comparing. Rows whose watermark
+SQLite cannot read as a time (or is NULL) are never selected: an incremental extract
+cannot place them in any interval. On other databases a native timestamp column is
+compared directly (bounds naive UTC for ``timestamp without time zone``) and a text
+column is cast to a timestamp first.
+
+Values come back as text (``as_text``: datetimes in ISO form, booleans ``true``/
+``false``). ``_origin`` is ``"<dialect>:<table>"``; ``_row`` numbers rows 1..n in
+watermark then key order. Unreachable database or locked file raises
+``SourceUnavailable``; a missing table or required column raises ``ContractError``.
+No message ever carries the database password.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipelines.contracts import SAFE_NAME, Contract, ContractError
+from pipelines.interval import Interval
+from pipelines.settings import Settings
+from pipelines.sources import RawBatch, SourceUnavailable
+from pipelines.sources._common import (
+    TextColumns,
+    as_text,
+    required_source_columns,
+    source_column_names,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 10_000
+SQLITE_UTC_TEXT = "%Y-%m-%d %H:%M:%f"
+UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBatch:
+    """The table's rows changed within the interval, contract columns only, as text."""
+    table_name = _identifier(contract, "table")
+    schema = _identifier(contract, "schema") if contract.location.get("schema") else None
+    watermark = contract.watermark or contract.event_time
+    qualified = f"{schema}.{table_name}" if schema else table_name
+
+    url = sa.make_url(settings.case_db_url)
+    safe_url = url.render_as_string(hide_password=True)
+    _require_sqlite_file(contract, url)
+    engine = sa.create_engine(url)
+    origin = f"{engine.dialect.name}:{qualified}"
+    try:
+        with engine.connect() as connection:
+            present = _table_columns(contract, connection, table_name, schema, qualified)
+            wanted = [name for name in source_column_names(contract) if name in present]
+            missing = [name for name in required_source_columns(contract) if name not in present]
+            if watermark not in present and watermark not in missing:
+                missing.append(watermark)
+            if missing:
+                raise ContractError(
+                    f"{contract.source}: table {qualified} has no column {', '.join(missing)}"
+                )
+            query = _changed_rows_query(
+                engine.dialect.name, table_name, schema, wanted, present, watermark,
+                key=[name for name in contract.key if name in present], interval=interval,
+            )
+            columns = TextColumns(wanted)
+            result = connection.execution_options(yield_per=CHUNK_ROWS).execute(query)
+            for chunk in result.partitions():
+                first = len(columns) + 1
+                block = {name: [as_text(row[i]) for row in chunk] for i, name in enumerate(wanted)}
+                columns.add_block(block, origin=origin, rows=range(first, first + len(chunk)))
+    except UNAVAILABLE_ERRORS as exc:
+        detail = _without_secret(f"{type(exc.orig or exc).__name__}: {exc.orig or exc}", url)
+        raise SourceUnavailable(
+            f"{contract.source}: cannot read {qualified} from {safe_url}: {detail}"
+        ) from None
+    finally:
+        engine.dispose()
+    log.info("%s: read %d rows from %s for %s", contract.source, len(columns), origin, interval)
+    return RawBatch(source=contract.source, frame=columns.frame(), origins=[origin])
+
+
+def _identifier(contract: Contract, key: str) -> str:
+    """A table or schema name from the contract, checked before it goes anywhere near SQL."""
+    name = contract.location.get(key)
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise ContractError(
+            f"{contract.source}: location {key} {name!r} must match {SAFE_NAME.pattern}"
+        )
+    return name
+
+
+def _require_sqlite_file(contract: Contract, url: sa.URL) -> None:
+    """Connecting to a missing SQLite file would silently create an empty database."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise SourceUnavailable(f"{contract.source}: SQLite database not found: {database}")
+
+
+def _table_columns(
+    contract: Contract, connection: sa.Connection, table: str, schema: str | None, qualified: str
+) -> dict[str, sa.types.TypeEngine[Any]]:
+    """The table's columns by name with their declared types (no full reflection)."""
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(table, schema=schema):
+        raise ContractError(f"{contract.source}: table {qualified} not found")
+    return {column["name"]: column["type"] for column in inspector.get_columns(table, schema)}
+
+
+def _changed_rows_query(
+    dialect: str,
+    table_name: str,
+    schema: str | None,
+    wanted: list[str],
+    present: dict[str, sa.types.TypeEngine[Any]],
+    watermark: str,
+    *,
+    key: list[str],
+    interval: Interval,
+) -> sa.Select[Any]:
+    """``SELECT wanted FROM table WHERE start <= watermark < end ORDER BY watermark, key``."""
+    table = sa.table(table_name, *(sa.column(name) for name in {*wanted, watermark}), schema=schema)
+    moment, start, end = watermark_bounds(dialect, table.c[watermark], present[watermark], interval)
+    return (
+        sa.select(*(table.c[name] for name in wanted))
+        .where(moment >= start, moment < end)
+        .order_by(moment, *(table.c[name] for name in key))
+    )
+
+
+def watermark_bounds(
+    dialect: str,
+    column: sa.ColumnElement[Any],
+    declared: sa.types.TypeEngine[Any],
+    interval: Interval,
+) -> tuple[sa.ColumnElement[Any], sa.BindParameter[Any], sa.BindParameter[Any]]:
+    """The watermark as a comparable expression, and the interval bounds in the same form."""
+    start_utc = interval.start.astimezone(UTC)
+    end_utc = interval.end.astimezone(UTC)
+    if dialect == "sqlite":
+        # Stored as text in any ISO spelling: compare normalised UTC text, ms precision.
+        moment = sa.func.strftime(SQLITE_UTC_TEXT, column, type_=sa.String)
+        return (
+            moment,
+            sa.bindparam("start", _sqlite_text(start_utc), type_=sa.String),
+            sa.bindparam("end", _sqlite_text(end_utc), type_=sa.String),
+        )
+    with_zone = dialect == "postgresql"
+    if isinstance(declared, sa.DateTime):
+        moment = column
+        with_zone = bool(declared.timezone)
+    else:
+        moment = sa.cast(column, sa.DateTime(timezone=with_zone))
+    bound_type = sa.DateTime(timezone=with_zone)
+    if not with_zone:
+        start_utc, end_utc = start_utc.replace(tzinfo=None), end_utc.replace(tzinfo=None)
+    return (
+        moment,
+        sa.bindparam("start", start_utc, type_=bound_type),
+        sa.bindparam("end", end_utc, type_=bound_type),
+    )
+
+
+def _sqlite_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _without_secret(message: str, url: sa.URL) -> str:
+    return message.replace(url.password, "***") if url.password else message
