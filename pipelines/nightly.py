@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 FACT_TABLES: dict[str, sa.Table] = {t.name: t for t in (
     fact_case, fact_contact, fact_survey_response, fact_web_daily, fact_feedback)}
 
+SOURCE_FACT = {"case_db": "fact_case", "contact_center": "fact_contact", "survey": "fact_survey_response",
+               "web_analytics": "fact_web_daily", "feedback": "fact_feedback"}
+
 # Cases load first: survey responses look up the case they are about.
 LOAD_ORDER = ("case_db", "contact_center", "web_analytics", "feedback", "survey")
 
@@ -76,6 +79,26 @@ def _staging_dir(settings: Settings, source: str, interval: Interval) -> Path:
 
 # ---------------------------------------------------------------- extract + validate
 
+# Where the first load of an ``initial_load: all_history`` source starts.
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _extraction_window(settings: Settings, source: str, location: dict, interval: Interval) -> Interval:
+    """The run's interval; for the very first load of a snapshot source, all history up to its end.
+
+    An accumulating snapshot (cases) only makes sense with the cases changed before the
+    first night too, or a survey about an older case finds nothing to link to. Whether
+    a first load happened is read from the lake, not the warehouse, so parallel
+    extract tasks never contend for the warehouse file.
+    """
+    if location.get("initial_load") != "all_history":
+        return interval
+    loaded = lake.table_path(settings.lake_dir, SOURCE_FACT[source])
+    if loaded.exists() and any(loaded.glob(f"*/{lake.PART_FILE}")):
+        return interval
+    log.info("%s: first load, extracting all history before %s", source, interval.end)
+    return Interval(HISTORY_START, interval.end)
+
 
 def extract_and_validate(
     source: str, start: datetime, end: datetime, run_id: str, settings: Settings | None = None
@@ -91,13 +114,14 @@ def extract_and_validate(
     stage = _staging_dir(settings, source, interval)
     stage.mkdir(parents=True, exist_ok=True)
     (stage / "result.json").unlink(missing_ok=True)
+    window = _extraction_window(settings, source, contract.location, interval)
     try:
-        batch = connector_for(contract.kind)(contract, settings, interval)
+        batch = connector_for(contract.kind)(contract, settings, window)
         raw_path = (settings.raw_dir / source / f"date={interval.days[0].isoformat()}"
                     / f"run={_safe(run_id)}.parquet")
         lake.write_partition(raw_path, pa.Table.from_pandas(
             batch.frame.astype(object).astype("string"), preserve_index=False))
-        result = validate_batch(contract, batch, interval)
+        result = validate_batch(contract, batch, window)
     except Exception as error:
         (stage / "error.json").write_text(json.dumps(
             {"run_id": run_id, "error": type(error).__name__, "message": str(error)}))

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PARSE_ERROR_COLUMN = "_parse_error"
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0"})
-QUARANTINE_COLUMNS = ["source", "origin", "row", "check", "column", "reason", "record"]
+QUARANTINE_COLUMNS = ["source", "origin", "row_number", "failed_check", "column_name", "reason", "record"]
 
 
 @dataclass
@@ -61,7 +61,8 @@ class _Failure:
 
 def _parse_column(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     """Parse text to the contract type; returns (parsed, mask of present-but-unparseable)."""
-    present = values.notna()
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+    present = values.notna() & ~blank  # an empty or blank value counts as missing
     text = values.where(present, None)
     if col.type == "string":
         return text.astype("string"), pd.Series(False, index=values.index)
@@ -278,12 +279,12 @@ def _quarantine_frame(contract: Contract, frame: pd.DataFrame, failures: list[_F
         rows.append({
             "source": contract.source,
             "origin": frame.at[index, ORIGIN_COLUMN] if ORIGIN_COLUMN in frame else None,
-            "row": int(frame.at[index, ROW_COLUMN]) if ROW_COLUMN in frame else int(index) + 1,
-            "check": found[0].check,
-            "column": found[0].column,
+            "row_number": int(frame.at[index, ROW_COLUMN]) if ROW_COLUMN in frame else int(index) + 1,
+            "failed_check": found[0].check,
+            "column_name": found[0].column,
             "reason": "; ".join(f.reason for f in found),
             "record": json.dumps(record, default=str, sort_keys=True),
         })
     return pd.DataFrame(rows, columns=QUARANTINE_COLUMNS).astype(
-        {"source": "string", "origin": "string", "row": "Int64", "check": "string",
-         "column": "string", "reason": "string", "record": "string"})
+        {"source": "string", "origin": "string", "row_number": "Int64", "failed_check": "string",
+         "column_name": "string", "reason": "string", "record": "string"})

@@ -83,7 +83,8 @@ def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBa
                 block = {name: [as_text(row[i]) for row in chunk] for i, name in enumerate(wanted)}
                 columns.add_block(block, origin=origin, rows=range(first, first + len(chunk)))
     except UNAVAILABLE_ERRORS as exc:
-        detail = _without_secret(f"{type(exc.orig or exc).__name__}: {exc.orig or exc}", url)
+        cause = getattr(exc, "orig", None) or exc
+        detail = _without_secret(f"{type(cause).__name__}: {cause}", url)
         raise SourceUnavailable(
             f"{contract.source}: cannot read {qualified} from {safe_url}: {detail}"
         ) from None

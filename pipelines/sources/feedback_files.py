@@ -45,6 +45,7 @@ def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBa
         bad = 0
         with path.open("rb") as lines:
             for number, raw in enumerate(lines, start=1):
+                raw = raw.rstrip(b"\r\n")
                 if number == 1:
                     raw = raw.removeprefix(b"\xef\xbb\xbf")
                 if not raw.strip():
