@@ -110,7 +110,8 @@ def backfill(
     results = _run_days(days, settings)
     seconds = (datetime.now(UTC) - began).total_seconds()
     rows = sum(r["rows_read"] for res in results for r in res["loaded"]["loaded"].values())
-    console.print(f"{len(days)} days, {rows:,} rows in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)")
+    rate = rows / max(seconds, 1e-9)
+    console.print(f"{len(days)} days, {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
     raise typer.Exit(1 if _print_ledger(settings, days) else 0)
 
 

@@ -43,7 +43,8 @@ def test_unknown_queue_is_loaded_as_unmapped_and_reported(catalog):
     out = facts.conform_contacts(clean, catalog, KEY, no_history)
     assert list(out.rows["service_id"]) == ["naturalization", UNMAPPED, UNMAPPED]
     assert out.unmapped.to_dict("records") == [
-        {"code_kind": "queue", "code": "LEGACY", "rows": 1}, {"code_kind": "queue", "code": "legacy", "rows": 1}]
+        {"code_kind": "queue", "code": "LEGACY", "rows": 1},
+        {"code_kind": "queue", "code": "legacy", "rows": 1}]
 
 
 def test_contact_reason_maps_to_the_stage_of_the_services_journey(catalog):
