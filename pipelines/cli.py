@@ -140,5 +140,23 @@ def demo(
     raise typer.Exit(1 if failed else 0)
 
 
+def main() -> None:
+    """Entry point. Exits without Python's interpreter teardown: with GX and DuckDB loaded in
+    one process, DuckDB's bindings print dozens of harmless "nanobind: leaked" lines at
+    teardown, which would bury the ledger summary. Output and logs are flushed first."""
+    import logging
+    import os
+
+    code = 0
+    try:
+        app()  # standalone: prints usage errors and tracebacks, then raises SystemExit
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

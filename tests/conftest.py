@@ -37,3 +37,26 @@ def airflow_db() -> Path:
     """The session's migrated Airflow metadata DB (its AIRFLOW_HOME)."""
     airflow_env.migrate_db()
     return AIRFLOW_HOME
+
+
+# --------------------------------------------------------------------------- process exit
+# With GX and DuckDB loaded in one process, DuckDB's bindings print dozens of harmless
+# "nanobind: leaked ..." lines during interpreter teardown, after pytest's summary line.
+# Once pytest has reported, leave without that teardown, keeping pytest's exit status.
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status and not hasattr(config, "workerinput"):
+        import logging
+        import sys
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
