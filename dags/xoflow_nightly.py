@@ -14,11 +14,26 @@ Loads one UTC day of operational (O) and experience (X) data into the warehouse:
    stage clean rows and quarantine bad ones.
 4. `conform_and_load` runs when every source is done, *even if some failed*: it loads
    what was staged and writes the ledger (rows read = loaded + quarantined).
-5. `build_marts` recomputes the marts for the day.
-6. `check_all_tasks_succeeded` fails the run if any task above failed, so that a run with
+5. `build_marts` recomputes the marts for the day (and the weeks, months and fiscal
+   quarters it falls in).
+6. `publish_report` writes the run's GX Data Docs, the journey health report
+   (`$XOFLOW_HOME/reports/`) and the A-11 files of the day's fiscal quarter
+   (`$XOFLOW_HOME/exports/a11/`).
+7. `purge_expired_raw` runs after the marts *whatever happened before*: it deletes raw
+   extracts and staged batches (data as received, unredacted) whose day is 30 days or
+   more before the interval's last day (`schemas/privacy.yaml` `raw_zone.retention_days`,
+   `XOFLOW_RAW_RETENTION_DAYS`), logs each and records it in the table `raw_purge`.
+8. `check_all_tasks_succeeded` fails the run if any task above failed, so that a run with
    a failed source ends **failed** although the rest of the day was loaded.
 
-The tasks only call `pipelines.nightly`; all logic lives there.
+The tasks only call `pipelines.nightly` (and `pipelines.retention`); all logic lives there.
+
+## Secrets
+
+The pseudonymisation key, the survey API key and database passwords come from Airflow
+connections (`xoflow_pseudonym_key`, `xoflow_survey_api`, `xoflow_case_db`,
+`xoflow_warehouse`) or `XOFLOW_*` environment variables, never from this file
+(`pipelines/secrets.py`); Airflow masks them in task logs.
 
 ## Schedule and data interval
 
@@ -55,6 +70,8 @@ Every step replaces the day's partitions, so a rerun is safe.
 
 - 0.1.0: first version: grace wait, per-source mapped extract, conform and load,
   marts, final check; fail fast on contract and auth errors.
+- 0.2.0: `purge_expired_raw` (raw-zone retention); secrets from Airflow connections.
+- 0.3.0: `publish_report` (journey health report, GX Data Docs, A-11 export).
 """
 
 from __future__ import annotations
@@ -126,6 +143,26 @@ def xoflow_nightly():
                 airflow_env.utc(data_interval_start), airflow_env.utc(data_interval_end), run_id
             )
 
+    @task
+    def publish_report(data_interval_start=None, data_interval_end=None, run_id=None):
+        """The run's GX Data Docs, journey health report and its fiscal quarter's A-11 files."""
+        from pipelines import nightly
+
+        with airflow_env.fail_fast():
+            return nightly.publish_report(
+                airflow_env.utc(data_interval_start), airflow_env.utc(data_interval_end), run_id
+            )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def purge_expired_raw(data_interval_start=None, data_interval_end=None, run_id=None):
+        """Delete raw extracts and staged batches past retention; runs even if a task failed."""
+        from pipelines import retention
+
+        with airflow_env.fail_fast():
+            return retention.purge_expired(
+                airflow_env.utc(data_interval_start), airflow_env.utc(data_interval_end), run_id
+            )
+
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def check_all_tasks_succeeded(ti=None):
         """Fail (and so fail the run) if any other task of this run failed."""
@@ -135,8 +172,11 @@ def xoflow_nightly():
     extracted = extract_and_validate.expand(source=sources)
     marts = build_marts()
     wait_for_late_data >> sources
-    extracted >> conform_and_load() >> marts
-    [extracted, marts] >> check_all_tasks_succeeded()
+    purged = purge_expired_raw()
+    extracted >> conform_and_load() >> marts >> purged
+    published = publish_report()
+    marts >> published
+    [extracted, marts, purged, published] >> check_all_tasks_succeeded()
 
 
 xoflow_nightly()

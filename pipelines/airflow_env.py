@@ -139,19 +139,20 @@ def task_defaults(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 def _is_permanent(exc: BaseException) -> bool:
     # Imported here, on the failure path only: pipelines.sources imports pandas.
     from pipelines.contracts import ContractError
+    from pipelines.secrets import MissingSecret
     from pipelines.sources import SourceAuthError
 
-    return isinstance(exc, ContractError | SourceAuthError)
+    return isinstance(exc, ContractError | SourceAuthError | MissingSecret)
 
 
 @contextmanager
 def fail_fast() -> Iterator[None]:
     """Let errors that a retry cannot fix fail the task at once, without using its retries.
 
-    ``ContractError`` (the source broke its contract) and ``SourceAuthError`` (our
-    credentials were refused) are re-raised as Airflow's ``AirflowFailException``, chained
-    to the original so the task log shows both; every other error propagates unchanged
-    and is retried as configured.
+    ``ContractError`` (the source broke its contract), ``SourceAuthError`` (our
+    credentials were refused) and ``MissingSecret`` (no key configured) are re-raised as
+    Airflow's ``AirflowFailException``, chained to the original so the task log shows both;
+    every other error propagates unchanged and is retried as configured.
     """
     try:
         yield

@@ -19,6 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pipelines import nightly
+from pipelines.interval import Interval
 from pipelines.settings import Settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -55,8 +56,13 @@ def _run_days(days: list[date], settings: Settings, advance=None) -> list[dict]:
             if advance is not None:
                 advance(day)
             progress.update(task, description=f"loading {day}")
-            results.append(nightly.run_day(day, _run_id(day), settings))
+            run_id = _run_id(day)
+            results.append(nightly.run_day(day, run_id, settings))
             progress.advance(task)
+    if days:  # the last night's report, Data Docs and A-11 files, as the DAG's publish_report writes them
+        night = Interval.for_day(days[-1])
+        published = nightly.publish_report(night.start, night.end, run_id, settings)
+        console.print(f"Journey health report: {published.get('report')}")
     return results
 
 
@@ -122,7 +128,11 @@ def demo(
 ):
     """Build the demo agency's five source systems and run the nightly job for each day."""
     from pipelines.demo import advance_sources, build_demo_sources
+    from pipelines.secrets import use_demo_secrets
 
+    demo_keys = use_demo_secrets()  # throw-away keys, only where none is configured
+    if demo_keys:
+        console.print(f"Demo keys for {', '.join(demo_keys)} (set them to use your own)")
     settings = Settings.from_env()
     last = datetime.now(UTC).date() - timedelta(days=1)
     run_days = _days(last - timedelta(days=days - 1), last)
@@ -138,6 +148,73 @@ def demo(
     failed = _print_ledger(settings, run_days)
     console.print(f"Warehouse: {settings.warehouse_url}\nLake: {settings.lake_dir}")
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def report(
+    day: Annotated[datetime | None, typer.Option(
+        "--date", formats=["%Y-%m-%d"], help="Report as of this day (default: the last day loaded).")] = None,
+):
+    """Write the journey health report (and the GX Data Docs of that day's latest run)."""
+    from pipelines.insight.publish import latest_loaded_day, report_for_day
+
+    settings = Settings.from_env()
+    chosen = day.date() if day else latest_loaded_day(settings)
+    if chosen is None:
+        console.print("Nothing loaded yet: run `xoflow run --date D` first.")
+        raise typer.Exit(1)
+    written = report_for_day(settings, chosen, run_id=None)
+    console.print(f"Journey health report for {chosen}: {written['report']}")
+    if written["data_docs"]:
+        console.print(f"GX Data Docs: {written['data_docs']}")
+
+
+@app.command()
+def a11(
+    fiscal_year: Annotated[int, typer.Option(help="Federal fiscal year (FY2026 starts 1 October 2025).")],
+    quarter: Annotated[int, typer.Option(min=1, max=4, help="Fiscal quarter 1-4 (Q1 = October-December).")],
+    out: Annotated[str | None, typer.Option(help="Folder for the CSV files (default: "
+                                            "$XOFLOW_HOME/exports/a11/FY<year>_Q<quarter>).")] = None,
+):
+    """Write the OMB A-11 Section 280 files of one fiscal quarter for Touchpoints."""
+    from pathlib import Path
+
+    from pipelines.insight.a11 import export_quarter
+
+    export = export_quarter(Settings.from_env(), fiscal_year, quarter, Path(out) if out else None)
+    console.print(f"FY{fiscal_year} Q{quarter}: {export.details} collection details, "
+                  f"{export.responses} responses")
+    for path in export.files.values():
+        console.print(f"  {path}")
+
+
+@app.command()
+def bench(
+    size: Annotated[str, typer.Option(help="default (5M contacts), smoke (tiny), or a factor of default.")]
+    = "default",
+    warehouse: Annotated[str, typer.Option(help="Comma-separated: duckdb, postgres.")] = "duckdb,postgres",
+    postgres_url: Annotated[str, typer.Option(help="Server for the PostgreSQL run (database created).")]
+    = "postgresql+psycopg://postgres@127.0.0.1:5432/xoflow_bench",
+    peer: Annotated[bool, typer.Option(help="Also time dlt loading the same files.")] = True,
+    record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
+):
+    """Benchmark one nightly day against DuckDB/PostgreSQL bulk loads and dlt (see benchmarks/)."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.run import append_benchmarks_md, render, run_bench, size_named
+    from pipelines.postgres import ensure_database
+
+    chosen = size_named(size)
+    warehouses = [w.strip() for w in warehouse.split(",") if w.strip()]
+    if "postgres" in warehouses:
+        ensure_database(postgres_url)
+    with tempfile.TemporaryDirectory(prefix="xoflow-bench-") as workdir:
+        results = run_bench(chosen, warehouses, postgres_url, Path(workdir), peer=peer)
+    text = render(results, chosen, size)
+    console.print(text)
+    if record:
+        append_benchmarks_md(text)
 
 
 def main() -> None:

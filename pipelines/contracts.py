@@ -36,6 +36,7 @@ class Column:
     allowed: tuple[str, ...] | None = None
     regex: str | None = None
     pii: str | None = None
+    identifies: str | None = None  # pii: identifier: the domain of its pseudonym (case, customer...)
     maps: str | None = None
 
 
@@ -73,6 +74,50 @@ def _safe_name(name: str, what: str, path: Path) -> str:
     return name
 
 
+# ---------------------------------------------------------------- names that become paths or SQL
+
+PII_FLAGS = ("identifier", "free_text")
+# A source's own column name (before ``rename``): printable, no quotes, separators or controls.
+SOURCE_COLUMN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,127}$")
+# One plain folder name below the landing folder, and a file name with exactly one ``{date}``.
+SAFE_FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+SAFE_FILE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\{date\}[A-Za-z0-9_.-]*$")
+LOCATION_NAMES = {"table": SAFE_NAME, "schema": SAFE_NAME, "folder": SAFE_FOLDER,
+                  "file_pattern": SAFE_FILE_PATTERN}
+DERIVED_TABLE_PREFIXES = ("quarantine_",)  # lake tables named after the source
+
+
+def _check_location(location: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Location values that become file paths or SQL identifiers: plain names only.
+
+    ``folder`` is one folder name under the landing folder (no ``/``, no ``..``);
+    ``file_pattern`` a file name whose only placeholder is ``{date}`` (``str.format``
+    would otherwise reach attributes: ``{date.__class__}``).
+    """
+    for key, pattern in LOCATION_NAMES.items():
+        if key not in location:
+            continue
+        value = location[key]
+        if not isinstance(value, str) or not pattern.match(value) or ".." in value:
+            raise ContractError(f"{path}: location {key} {value!r} must match {pattern.pattern} "
+                                "(a plain name: no path separators, no '..')")
+    return location
+
+
+def _check_pii(col: Column, path: Path) -> None:
+    if col.pii is not None and col.pii not in PII_FLAGS:
+        raise ContractError(f"{path}: column {col.name!r} has pii {col.pii!r}; use one of {PII_FLAGS}")
+    if col.pii == "identifier":
+        if col.identifies is None:
+            raise ContractError(f"{path}: identifier column {col.name!r} needs identifies: <domain> "
+                                "(case, customer, contact...): the same domain joins across sources")
+        _safe_name(col.identifies, f"column {col.name!r} identifies", path)
+    elif col.identifies is not None:
+        raise ContractError(f"{path}: column {col.name!r} sets identifies without pii: identifier")
+    if col.pii == "free_text" and col.type != "string":
+        raise ContractError(f"{path}: free-text column {col.name!r} must have type string")
+
+
 def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
     source = _safe_name(raw.get("source", ""), "source name", path)
     columns = []
@@ -93,6 +138,9 @@ def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
                 **spec,
             )
         )
+        _check_pii(columns[-1], path)
+    for prefix in DERIVED_TABLE_PREFIXES:
+        _safe_name(prefix + source, "derived table name", path)
     names = {c.name for c in columns}
     key = tuple(raw.get("key") or ())
     event_time = raw.get("event_time", "")
@@ -100,6 +148,13 @@ def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
         if needed not in names:
             raise ContractError(f"{path}: key/event_time column {needed!r} is not among the columns")
     rename = {str(k): _safe_name(v, "rename target", path) for k, v in (raw.get("rename") or {}).items()}
+    for original in rename:
+        if not SOURCE_COLUMN.match(original):
+            raise ContractError(
+                f"{path}: rename source column {original!r} must match {SOURCE_COLUMN.pattern}")
+    watermark = raw.get("watermark")
+    if watermark is not None and watermark not in names:
+        raise ContractError(f"{path}: watermark column {watermark!r} is not among the columns")
     return Contract(
         source=source,
         kind=raw.get("kind", ""),
@@ -107,9 +162,9 @@ def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
         columns=tuple(columns),
         key=key,
         event_time=event_time,
-        location=dict(raw.get("location") or {}),
+        location=_check_location(dict(raw.get("location") or {}), path),
         rename=rename,
-        watermark=raw.get("watermark"),
+        watermark=watermark,
         path=path,
     )
 

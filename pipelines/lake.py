@@ -24,7 +24,7 @@ def partition_path(lake_dir: Path, table: str, key: str, value: date | str) -> P
     if not SAFE_NAME.match(table) or not SAFE_NAME.match(key):
         raise ValueError(f"unsafe lake table or partition name: {table!r}/{key!r}")
     text = value.isoformat() if isinstance(value, date) else str(value)
-    if "/" in text or text.startswith("."):
+    if not text or any(c in text for c in "/\\\x00") or text.startswith(".") or ".." in text:
         raise ValueError(f"unsafe partition value {text!r}")
     return Path(lake_dir) / table / f"{key}={text}" / PART_FILE
 

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipelines.insight.marts import PERIOD_MARTS, rebuild_period_marts
 from pipelines.model import mart_journey_service_daily
 
 MARTS: dict[str, sa.Table] = {"mart_journey_service_daily": mart_journey_service_daily}
+
+# The insight layer's marts (segments, themes, drivers, weekly review, A-11, cost): each is
+# recomputed whole for every day, week, month or fiscal quarter the run's days touch, after
+# the daily marts above. See pipelines.insight.marts.
+__all__ = ["MARTS", "PERIOD_MARTS", "mart_query", "rebuild_mart", "rebuild_period_marts"]
 
 
 def mart_query(sql_dir: Path, table: sa.Table) -> sa.TextClause:
@@ -27,5 +33,5 @@ def rebuild_mart(conn: sa.Connection, sql_dir: Path, table: sa.Table, days: list
     query = mart_query(sql_dir, table).bindparams(start_day=start, end_day=end).columns(
         *[sa.column(n) for n in names])
     conn.execute(sa.delete(table).where(table.c.date_day >= start, table.c.date_day < end))
-    result = conn.execute(sa.insert(table).from_select(names, query))
-    return max(result.rowcount or 0, 0)
+    insert = sa.insert(table).from_select(names, query).execution_options(preserve_rowcount=True)
+    return max(conn.execute(insert).rowcount or 0, 0)

@@ -117,6 +117,7 @@ fact_contact = sa.Table(
     _col("abandoned", sa.Boolean, "Customer left before an agent answered."),
     _col("repeat_within_7d", sa.Boolean,
          "Same customer contacted about the same service in the 7 days before."),
+    _col("notes", TEXT, "Agent's notes on the contact, personal data redacted."),
     comment="One row per call, chat or email contact.",
 )
 
@@ -136,6 +137,8 @@ fact_survey_response = sa.Table(
     _col("created_at", TS, "When the response was submitted."),
     *[_col(item, sa.Integer, f"A-11 {item} item, 1-5.") for item in A11_ITEMS],
     _col("comment", TEXT, "Free-text comment, personal data redacted."),
+    _col("comment_sentiment", sa.Double, "Sentiment of the redacted comment (VADER compound, -1..1)."),
+    _col("comment_themes", TEXT, "Themes of the comment (schemas/themes.yaml), sorted, ';'-separated."),
     _col("case_key", TEXT, "Pseudonymous key of the case surveyed (from external_id)."),
     _col("case_linked", sa.Boolean, "The case was found in fact_case."),
     _col("case_cycle_days", sa.Integer, "Cycle days of the case surveyed."),
@@ -169,6 +172,8 @@ fact_feedback = sa.Table(
     _col("service_hint", TEXT, "Product or topic as named by the sender."),
     _col("rating", sa.Integer, "Star rating (app reviews)."),
     _col("text", TEXT, "Feedback text, personal data redacted."),
+    _col("sentiment", sa.Double, "Sentiment of the redacted text (VADER compound, -1..1)."),
+    _col("themes", TEXT, "Themes of the text (schemas/themes.yaml), sorted, ';'-separated."),
     *_segment_columns(),
     comment="Unsolicited feedback: reviews, emails, social posts.",
 )
@@ -222,19 +227,19 @@ mart_journey_service_daily = sa.Table(
     _col("channel", TEXT, "Channel."),
     _col("cases_received", sa.Integer, "Cases received."),
     _col("cases_decided", sa.Integer, "Cases decided."),
-    _col("median_cycle_days", sa.Float, "Median cycle days of cases decided."),
-    _col("p90_cycle_days", sa.Float, "90th percentile cycle days of cases decided."),
-    _col("pct_over_standard", sa.Float, "% of cases decided over their standard."),
+    _col("median_cycle_days", sa.Double, "Median cycle days of cases decided."),
+    _col("p90_cycle_days", sa.Double, "90th percentile cycle days of cases decided."),
+    _col("pct_over_standard", sa.Double, "% of cases decided over their standard."),
     _col("contacts", sa.Integer, "Contacts."),
-    _col("fcr_rate", sa.Float, "% of answered contacts resolved on first contact."),
-    _col("repeat_contact_rate", sa.Float, "% of contacts that repeat one in the 7 days before."),
-    _col("abandonment_rate", sa.Float, "% of contacts abandoned."),
+    _col("fcr_rate", sa.Double, "% of answered contacts resolved on first contact."),
+    _col("repeat_contact_rate", sa.Double, "% of contacts that repeat one in the 7 days before."),
+    _col("abandonment_rate", sa.Double, "% of contacts abandoned."),
     _col("self_service_completions", sa.Integer, "Online task completions."),
     _col("status_checks", sa.Integer, "Online status checks."),
     _col("survey_responses", sa.Integer, "Survey responses."),
-    _col("mean_trust", sa.Float, "Mean A-11 trust (1-5)."),
-    _col("mean_satisfaction", sa.Float, "Mean A-11 satisfaction (1-5)."),
-    *[_col(f"pct_agree_{item}", sa.Float, f"% answering 4 or 5 on the A-11 {item} item.")
+    _col("mean_trust", sa.Double, "Mean A-11 trust (1-5)."),
+    _col("mean_satisfaction", sa.Double, "Mean A-11 satisfaction (1-5)."),
+    *[_col(f"pct_agree_{item}", sa.Double, f"% answering 4 or 5 on the A-11 {item} item.")
       for item in A11_ITEMS],
     comment="X and O side by side per day, service, journey stage and channel.",
 )
@@ -245,3 +250,37 @@ PARTITIONED_FACTS: dict[str, str] = {
     "fact_web_daily": "date_day",
     "fact_feedback": "feedback_date",
 }
+
+
+# ---------------------------------------------------------------- personal data (privacy, retention)
+
+ledger_redaction = sa.Table(
+    "ledger_redaction", metadata,
+    _col("source", TEXT, "Source.", primary_key=True),
+    _col("interval_start", TS, "Start of the data interval.", primary_key=True),
+    _col("column_name", TEXT, "Free-text column of the source (contract name).", primary_key=True),
+    _col("zone", TEXT, "curated (loaded rows) or quarantine (records kept for engineers).",
+         primary_key=True),
+    _col("pii_type", TEXT, "Type of personal data, as in its placeholder [TYPE].", primary_key=True),
+    _col("interval_end", TS, "End of the data interval (exclusive)."),
+    _col("run_id", TEXT, "Run that loaded it last."),
+    _col("redactions", sa.Integer, "Matches replaced by the placeholder."),
+    _col("texts_redacted", sa.Integer, "Texts with at least one match of this type."),
+    _col("texts_checked", sa.Integer, "Non-empty texts of the column checked."),
+    comment="Redactions per source, interval, free-text column and type of personal data; "
+            "written with the source's load.",
+)
+
+raw_purge = sa.Table(
+    "raw_purge", metadata,
+    _col("zone", TEXT, "raw (extracts as received) or staging (validated batches).", primary_key=True),
+    _col("source", TEXT, "Source.", primary_key=True),
+    _col("partition_date", sa.Date, "Day of the deleted partition.", primary_key=True),
+    _col("files", sa.Integer, "Files deleted."),
+    _col("bytes", sa.BigInteger, "Bytes deleted."),
+    _col("run_id", TEXT, "Run that purged it."),
+    _col("interval_start", TS, "Start of that run's data interval: retention counts back from it."),
+    _col("retention_days", sa.Integer, "Retention in force."),
+    _col("purged_at", TS, "When the partition was deleted."),
+    comment="Raw-zone partitions (unredacted extracts) deleted after the retention period.",
+)

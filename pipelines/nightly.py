@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,10 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from pipelines import lake, ledger, marts, warehouse
+from pipelines import lake, ledger, marts, privacy, schema_evolution, warehouse
 from pipelines.conform import dimensions, facts
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
+from pipelines.insight.text import load_taxonomy
 from pipelines.interval import Interval
 from pipelines.model import (
     PARTITIONED_FACTS,
@@ -40,6 +42,7 @@ from pipelines.model import (
     fact_feedback,
     fact_survey_response,
     fact_web_daily,
+    ledger_redaction,
     quarantine,
     unmapped_code,
 )
@@ -115,13 +118,18 @@ def extract_and_validate(
     stage.mkdir(parents=True, exist_ok=True)
     (stage / "result.json").unlink(missing_ok=True)
     window = _extraction_window(settings, source, contract.location, interval)
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
     try:
         batch = connector_for(contract.kind)(contract, settings, window)
+        seconds["extract"] = time.perf_counter() - clock
         raw_path = (settings.raw_dir / source / f"date={interval.days[0].isoformat()}"
                     / f"run={_safe(run_id)}.parquet")
         lake.write_partition(raw_path, pa.Table.from_pandas(
             batch.frame.astype(object).astype("string"), preserve_index=False))
+        clock = time.perf_counter()
         result = validate_batch(contract, batch, window)
+        seconds["validate"] = time.perf_counter() - clock
     except Exception as error:
         (stage / "error.json").write_text(json.dumps(
             {"run_id": run_id, "error": type(error).__name__, "message": str(error)}))
@@ -129,17 +137,20 @@ def extract_and_validate(
     (stage / "error.json").unlink(missing_ok=True)
     result.clean.to_parquet(stage / "clean.parquet", index=False)
     result.quarantine.to_parquet(stage / "quarantine.parquet", index=False)
+    if result.gx_result is not None:  # for the run's GX Data Docs (pipelines.insight.data_docs)
+        (stage / "gx_validation.json").write_text(
+            json.dumps({"run_id": run_id, "result": result.gx_result}, default=str))
     summary = {
         "source": source, "run_id": run_id,
         "rows_read": result.rows_read, "rows_valid": len(result.clean),
         "rows_quarantined": len(result.quarantine),
         "gx_success": result.gx_success, "gx_statistics": result.gx_statistics,
-        "origins": batch.origins,
+        "origins": batch.origins, "seconds": seconds,
     }
     (stage / "result.json").write_text(json.dumps(summary, default=str))
     log.info("%s %s: read %d, valid %d, quarantined %d", source, interval, result.rows_read,
              len(result.clean), len(result.quarantine))
-    return {k: summary[k] for k in ("source", "rows_read", "rows_valid", "rows_quarantined")}
+    return {k: summary[k] for k in ("source", "rows_read", "rows_valid", "rows_quarantined", "seconds")}
 
 
 # ---------------------------------------------------------------- conform + load
@@ -178,15 +189,17 @@ def _load_dimensions(conn: sa.Connection, catalog: Catalog) -> None:
 
 def _conform(source: str, clean: pd.DataFrame, catalog: Catalog, settings: Settings,
              conn: sa.Connection) -> facts.Conformed:
-    key = settings.pseudonym_key
+    key = privacy.PrivacyPolicy(settings.pseudonym_key, settings.schemas_dir)
     builders: dict[str, Callable[[], facts.Conformed]] = {
         "case_db": lambda: facts.conform_cases(clean, catalog, key),
         "contact_center": lambda: facts.conform_contacts(
             clean, catalog, key, lambda a, b: _previous_contacts(conn, a, b)),
         "survey": lambda: facts.conform_survey(
-            clean, catalog, key, lambda keys: _case_outcomes(conn, keys)),
+            clean, catalog, key, lambda keys: _case_outcomes(conn, keys),
+            taxonomy=load_taxonomy(settings.schemas_dir)),
         "web_analytics": lambda: facts.conform_web(clean, catalog, key),
-        "feedback": lambda: facts.conform_feedback(clean, catalog, key),
+        "feedback": lambda: facts.conform_feedback(
+            clean, catalog, key, taxonomy=load_taxonomy(settings.schemas_dir)),
     }
     return builders[source]()
 
@@ -240,6 +253,7 @@ def _load_source(conn: sa.Connection, staged: _Staged, conformed: facts.Conforme
     """Facts, quarantine, unmapped codes and the ledger row of one source, in one transaction."""
     source, table = staged.source, conformed.table
     target = FACT_TABLES[table]
+    schema_evolution.evolve(conn, target)  # newly declared columns, added with the rows that fill them
     rows = warehouse.to_arrow(conformed.rows, target)
     if table in PARTITIONED_FACTS:
         column = target.c[PARTITIONED_FACTS[table]]
@@ -258,7 +272,18 @@ def _load_source(conn: sa.Connection, staged: _Staged, conformed: facts.Conforme
         status="loaded", rows_read=int(staged.summary["rows_read"]), rows_loaded=len(conformed.rows),
         rows_quarantined=len(staged.quarantine), rows_unmapped=int(conformed.unmapped["rows"].sum()))
     ledger.record(conn, entry)
+    _record_redactions(conn, source, interval, run_id, conformed.redactions)
     return entry
+
+
+def _record_redactions(conn: sa.Connection, source: str, interval: Interval, run_id: str,
+                       redactions: pd.DataFrame | None) -> None:
+    """Redaction counts per free-text column and type, replacing the interval's earlier ones."""
+    counts = redactions if redactions is not None else privacy.no_redactions()
+    rows = counts.assign(source=source, interval_start=interval.start, interval_end=interval.end,
+                         run_id=run_id)
+    where = sa.and_(ledger_redaction.c.source == source, ledger_redaction.c.interval_start == interval.start)
+    warehouse.replace_where(conn, ledger_redaction, where, warehouse.to_arrow(rows, ledger_redaction))
 
 
 def conform_and_load(
@@ -272,13 +297,16 @@ def conform_and_load(
     settings = _settings(settings)
     interval = Interval(start, end)
     catalog = load_catalog(settings.schemas_dir)
+    policy = privacy.PrivacyPolicy(settings.pseudonym_key, settings.schemas_dir)  # no key: stop here
     engine = warehouse.engine_for(settings.warehouse_url)
-    warehouse.ensure_schema(engine)
+    warehouse.ensure_schema(engine, per_source=FACT_TABLES, bi_layer=False)
     with engine.begin() as conn:
         _load_dimensions(conn, catalog)
     report: dict[str, Any] = {"loaded": {}, "failed": {}}
     for source in source_names(settings):
         staged = _read_staged(settings, source, interval, run_id)
+        if not isinstance(staged, str):
+            staged = _schema_drift(engine, source) or staged
         with engine.begin() as conn:
             if isinstance(staged, str):
                 report["failed"][source] = staged
@@ -287,15 +315,31 @@ def conform_and_load(
                         source, interval.start, interval.end, run_id, "failed", 0, 0, 0, 0, staged))
                 continue
             conformed = _conform(source, staged.clean, catalog, settings, conn)
-            _write_lake(settings, conformed, interval)
-            lake.write_partition(
-                lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
-                pa.Table.from_pandas(staged.quarantine, preserve_index=False))
+            # quarantined records keep identifiers (engineers trace them) but not free text
+            kept = policy.protect_quarantine(source, staged.quarantine)
+            staged.quarantine = kept.frame
+            conformed.redactions = privacy.combine_counts(conformed.redactions, kept.redactions)
             entry = _load_source(conn, staged, conformed, interval, run_id)
+        # The lake follows the committed warehouse: a lake partition means its load committed
+        # (a first load killed midway is therefore extracted whole again on the rerun).
+        _write_lake(settings, conformed, interval)
+        lake.write_partition(
+            lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
+            pa.Table.from_pandas(staged.quarantine, preserve_index=False))
         report["loaded"][source] = {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
                                     "rows_quarantined": entry.rows_quarantined,
                                     "rows_unmapped": entry.rows_unmapped}
     return report
+
+
+def _schema_drift(engine: sa.Engine, source: str) -> str | None:
+    """Why the source's fact table cannot take its rows (changed type, removed column), if so."""
+    table = FACT_TABLES.get(SOURCE_FACT.get(source, ""))
+    if table is None:
+        return None
+    with engine.connect() as conn:
+        problems = schema_evolution.check(conn, table)
+    return f"SchemaDrift: {schema_evolution.describe(table.name, problems)}" if problems else None
 
 
 # ---------------------------------------------------------------- marts
@@ -308,12 +352,26 @@ def build_marts(
     settings = _settings(settings)
     interval = Interval(start, end)
     engine = warehouse.engine_for(settings.warehouse_url)
-    warehouse.ensure_schema(engine)
+    warehouse.ensure_schema(engine, per_source=FACT_TABLES, sql_dir=settings.warehouse_sql_dir)
     counts = {}
     with engine.begin() as conn:
         for name, table in marts.MARTS.items():
             counts[name] = marts.rebuild_mart(conn, settings.warehouse_sql_dir, table, interval.days)
+        counts.update(marts.rebuild_period_marts(conn, settings, interval.days))  # insight layer
+    # A source stopped for schema drift fails the run (once the marts hold the other sources).
+    stopped = {s: message for s in source_names(settings) if (message := _schema_drift(engine, s))}
+    if stopped:
+        raise schema_evolution.SchemaDrift("; ".join(f"{s} not loaded: {m}" for s, m in stopped.items()))
     return counts
+
+
+def publish_report(
+    start: datetime, end: datetime, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The run's GX Data Docs, journey health report and its fiscal quarter's A-11 files."""
+    from pipelines.insight.publish import publish
+
+    return publish(start, end, run_id, _settings(settings))
 
 
 def run_day(day: date, run_id: str, settings: Settings | None = None) -> dict[str, Any]:

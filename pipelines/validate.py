@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PARSE_ERROR_COLUMN = "_parse_error"
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0"})
+TEXT = pd.StringDtype("pyarrow")  # received text, vectorised string ops in Arrow
 QUARANTINE_COLUMNS = ["source", "origin", "row_number", "failed_check", "column_name", "reason", "record"]
 
 
@@ -46,6 +47,7 @@ class ValidationResult:
     rows_read: int
     gx_success: bool
     gx_statistics: dict[str, Any]
+    gx_result: dict[str, Any] | None = None  # GX's validation result (JSON), kept for the run's Data Docs
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,14 @@ class _Failure:
 
 def _parse_column(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     """Parse text to the contract type; returns (parsed, mask of present-but-unparseable)."""
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
-    present = values.notna() & ~blank  # an empty or blank value counts as missing
-    text = values.where(present, None)
+    received = values.astype(TEXT)
+    stripped = received.str.strip()
+    present = (stripped != "").fillna(False).astype(bool)  # empty or blank counts as missing
+    text = received.where(present)
     if col.type == "string":
         return text.astype("string"), pd.Series(False, index=values.index)
     if col.type in ("integer", "float"):
-        numbers = pd.to_numeric(text.str.strip() if present.any() else text, errors="coerce")
+        numbers = pd.to_numeric(stripped.where(present), errors="coerce")
         bad = present & numbers.isna()
         if col.type == "integer":
             fractional = numbers.notna() & (numbers != numbers.round())
@@ -76,7 +79,7 @@ def _parse_column(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]
             return numbers.astype("Int64"), bad
         return numbers.astype("Float64"), bad
     if col.type == "boolean":
-        lowered = text.astype("string").str.strip().str.lower()
+        lowered = stripped.where(present).str.lower()
         parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
         parsed[lowered.isin(TRUE_TEXT).fillna(False)] = True
         parsed[lowered.isin(FALSE_TEXT).fillna(False)] = False
@@ -178,7 +181,7 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
                 index = index.get("index", next(iter(index.values())))
             value = typed.at[index, column] if column else None
             failures.append(_Failure(index, config.type, column, _reason(config, value)))
-    return failures, bool(result.success), dict(result.statistics)
+    return failures, bool(result.success), dict(result.statistics), result.to_json_dict()
 
 
 def _reason(config, value: Any) -> str:
@@ -239,15 +242,15 @@ def validate_batch(contract: Contract, batch: RawBatch, interval: Interval) -> V
             failures.append(_Failure(index, "parse", None, str(error)))
     typed = pd.DataFrame(index=frame.index)
     for col in contract.columns:
-        parsed, bad = _parse_column(frame[col.name].astype(object), col)
+        parsed, bad = _parse_column(frame[col.name], col)
         typed[col.name] = parsed
         for index in bad[bad].index:
             shown = frame.at[index, col.name]
             reason = f"column {col.name}: {shown!r} is not {_type_name(col)}"
             failures.append(_Failure(index, "type", col.name, reason))
-    gx_success, gx_statistics = True, {}
+    gx_success, gx_statistics, gx_result = True, {}, None
     if len(typed):
-        gx_fails, gx_success, gx_statistics = _gx_failures(contract, typed, interval)
+        gx_fails, gx_success, gx_statistics, gx_result = _gx_failures(contract, typed, interval)
         failures.extend(gx_fails)
 
     failed_index = sorted({f.index for f in failures})
@@ -260,7 +263,7 @@ def validate_batch(contract: Contract, batch: RawBatch, interval: Interval) -> V
     if len(clean) + len(quarantine) != len(frame):
         raise AssertionError(f"{contract.source}: validation lost rows")
     return ValidationResult(contract.source, clean.reset_index(drop=True), quarantine,
-                            len(frame), gx_success, gx_statistics)
+                            len(frame), gx_success, gx_statistics, gx_result)
 
 
 def _quarantine_frame(contract: Contract, frame: pd.DataFrame, failures: list[_Failure]) -> pd.DataFrame:
@@ -269,17 +272,21 @@ def _quarantine_frame(contract: Contract, frame: pd.DataFrame, failures: list[_F
     for failure in failures:
         by_row.setdefault(failure.index, []).append(failure)
     record_columns = [c for c in frame.columns if not c.startswith("_")]
+    indexes = sorted(by_row)
+    failing = frame.loc[indexes].astype(object).where(frame.loc[indexes].notna(), None)
+    records = failing[record_columns].to_dict("records")
+    origins = failing[ORIGIN_COLUMN].tolist() if ORIGIN_COLUMN in frame else [None] * len(indexes)
+    numbers = (failing[ROW_COLUMN].tolist() if ROW_COLUMN in frame else [i + 1 for i in indexes])
     rows = []
-    for index in sorted(by_row):
+    for index, record, origin, number in zip(indexes, records, origins, numbers, strict=True):
         found = by_row[index]
         # a value that did not parse also reads as missing to GX: keep the parse reason only
         typed_columns = {f.column for f in found if f.check == "type"}
         found = [f for f in found if f.check == "type" or f.column not in typed_columns]
-        record = {c: frame.at[index, c] for c in record_columns}
         rows.append({
             "source": contract.source,
-            "origin": frame.at[index, ORIGIN_COLUMN] if ORIGIN_COLUMN in frame else None,
-            "row_number": int(frame.at[index, ROW_COLUMN]) if ROW_COLUMN in frame else int(index) + 1,
+            "origin": origin,
+            "row_number": int(number),
             "failed_check": found[0].check,
             "column_name": found[0].column,
             "reason": "; ".join(f.reason for f in found),

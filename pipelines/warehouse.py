@@ -1,24 +1,45 @@
 """The SQL warehouse behind one SQLAlchemy URL (DuckDB by default, PostgreSQL in production).
 
-Rows arrive as Arrow tables and are bulk-loaded through the dialect's native path
-(DuckDB registers the Arrow table and runs ``INSERT ... SELECT``), never row by row.
-Every replace of a partition runs in the caller's transaction, so a failure leaves
-the previous state.
+Rows arrive as Arrow tables and are bulk-loaded through the dialect's native path, never
+row by row: DuckDB registers the Arrow table and runs ``INSERT ... SELECT``; PostgreSQL
+streams it with ``COPY ... FROM STDIN`` (psycopg 3), written as CSV by Arrow's C++
+writer, straight into the target table or into a temporary table when the rows must be
+joined first (upserts, lookups). Every replace of a partition runs in the caller's
+transaction, so a failure (or a killed process) leaves the previous state.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from pipelines import bi, schema_evolution
 from pipelines.model import metadata
+from pipelines.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_DIALECTS = ("duckdb", "postgresql")
+# Rows per CSV chunk streamed into COPY: bounds memory whatever the size of the load.
+COPY_CHUNK_ROWS = 100_000
+# Arrow quotes every non-null value and leaves nulls empty and unquoted: exactly how
+# PostgreSQL's CSV format tells NULL from an empty string.
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+
+class UnsupportedWarehouse(ValueError):
+    """The warehouse URL names a database xoflow cannot bulk-load."""
+
 
 _ARROW_TYPES: dict[type, pa.DataType] = {
     sa.String: pa.string(),
@@ -32,12 +53,56 @@ _ARROW_TYPES: dict[type, pa.DataType] = {
 
 @cache
 def engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(url)
+    """One engine per URL and process; PostgreSQL sessions run in UTC."""
+    engine = sa.create_engine(url)
+    require_supported(engine)
+    if engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _session_in_utc)
+    return engine
 
 
-def ensure_schema(engine: sa.Engine) -> None:
-    """Create missing tables (idempotent)."""
+def _session_in_utc(dbapi_connection, _record) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
+
+
+def require_supported(bind: sa.Engine | sa.Connection) -> None:
+    """Fail early, with the fix, on a database the bulk-load paths do not cover."""
+    dialect = bind.dialect
+    if dialect.name not in SUPPORTED_DIALECTS:
+        raise UnsupportedWarehouse(
+            f"warehouse dialect {dialect.name!r} is not supported: xoflow bulk-loads DuckDB (Arrow) and "
+            f"PostgreSQL (COPY); set XOFLOW_WAREHOUSE_URL to duckdb:///<file> or "
+            f"postgresql+psycopg://<user>@<host>/<db>")
+    if dialect.name == "postgresql" and dialect.driver != "psycopg":
+        raise UnsupportedWarehouse(
+            f"PostgreSQL driver {dialect.driver!r} is not supported: bulk loads use psycopg 3's COPY; "
+            f"use a postgresql+psycopg:// URL")
+
+
+def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
+                  sql_dir: Path = REPO_ROOT / "warehouse", bi_layer: bool = True) -> None:
+    """Create missing tables, add newly declared columns, keep the BI views and role grants in place.
+
+    Idempotent; the nightly job calls it before loading (``bi_layer=False``: the views
+    wait for the marts) and before the marts. Drift that cannot be applied (a changed
+    type, a removed column) raises ``SchemaDrift``, except for the tables named in
+    ``per_source``: their loads check them, so that only the source that loads such a
+    table stops.
+    """
+    require_supported(engine)
     metadata.create_all(engine, checkfirst=True)
+    tables = metadata.sorted_tables
+    with engine.begin() as conn:
+        live = schema_evolution.live_schema(conn, tables)
+        for table in tables:
+            evolution = schema_evolution.evolve(conn, table, strict=table.name not in per_source,
+                                                live=live[table.name])
+            if evolution.added:
+                log.info("%s: added columns %s", table.name, evolution.added)
+        if bi_layer:
+            bi.ensure_bi_layer(conn, Path(sql_dir))
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:
@@ -60,6 +125,7 @@ def to_arrow(frame: pd.DataFrame, table: sa.Table) -> pa.Table:
 @contextmanager
 def staged(conn: sa.Connection, rows: pa.Table) -> Iterator[sa.TableClause]:
     """Make an Arrow table readable as a relation inside this connection's transaction."""
+    require_supported(conn)
     name = f"incoming_{uuid.uuid4().hex[:12]}"
     relation = sa.table(name, *[sa.column(n) for n in rows.schema.names])
     if conn.dialect.name == "duckdb":
@@ -70,16 +136,31 @@ def staged(conn: sa.Connection, rows: pa.Table) -> Iterator[sa.TableClause]:
         finally:
             raw.unregister(name)
         return
-    # other dialects: a temporary table filled in bulk
-    temp = sa.Table(name, sa.MetaData(), *[
-        sa.Column(f.name, _sa_type(f.type)) for f in rows.schema], prefixes=["TEMPORARY"])
+    # PostgreSQL: a temporary table, filled by COPY, gone at commit or rollback at the latest
+    temp = sa.Table(name, sa.MetaData(), *[sa.Column(f.name, _sa_type(f.type)) for f in rows.schema],
+                    prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
     temp.create(conn)
-    if rows.num_rows:
-        conn.execute(temp.insert(), rows.to_pylist())
+    copy_rows(conn, temp, rows)
+    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(temp)}"))
+    yield relation
+    temp.drop(conn)  # not on error: the aborted transaction drops it
+
+
+def copy_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+    """Stream ``rows`` into a PostgreSQL table with ``COPY ... FROM STDIN``, in the open transaction."""
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(n) for n in rows.schema.names)
+    statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
+    cursor = conn.connection.driver_connection.cursor()
     try:
-        yield relation
+        with cursor.copy(statement) as copy:
+            for batch in rows.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+                sink = pa.BufferOutputStream()
+                pa_csv.write_csv(batch, sink, _CSV_OPTIONS)
+                copy.write(memoryview(sink.getvalue()))
     finally:
-        temp.drop(conn)
+        cursor.close()
+    return rows.num_rows
 
 
 def _sa_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
@@ -99,6 +180,8 @@ def replace_where(conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     if not rows.num_rows:
         return 0
+    if conn.dialect.name == "postgresql":
+        return copy_rows(conn, table, rows)
     with staged(conn, rows) as incoming:
         names = rows.schema.names
         conn.execute(sa.insert(table).from_select(names, sa.select(*[incoming.c[n] for n in names])))
@@ -119,7 +202,8 @@ def upsert_newer(conn: sa.Connection, table: sa.Table, rows: pa.Table, key: str,
         names = rows.schema.names
         not_there = ~sa.exists(sa.select(table.c[key]).where(table.c[key] == incoming.c[key]))
         result = conn.execute(sa.insert(table).from_select(
-            names, sa.select(*[incoming.c[n] for n in names]).where(not_there)))
+            names, sa.select(*[incoming.c[n] for n in names]).where(not_there)).execution_options(
+            preserve_rowcount=True))
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else rows.num_rows
 
 

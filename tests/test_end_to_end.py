@@ -2,7 +2,8 @@
 
 Every expected figure is computed here straight from what the source systems hold (the
 case database, the CSV drops, the survey platform's store) with plain Python, not with
-the pipeline's code.
+the pipeline's code. The whole module runs twice: on the embedded DuckDB warehouse and on
+a fresh PostgreSQL database (loaded with COPY), with the same expectations.
 """
 
 from __future__ import annotations
@@ -77,14 +78,26 @@ def dump_lake(lake_dir: Path) -> dict[str, list]:
             for p in sorted(lake_dir.rglob("*.parquet"))}
 
 
-@pytest.fixture(scope="module")
-def nightly(tmp_path_factory, airflow_db) -> Nightly:
+def warehouse_url(request: pytest.FixtureRequest) -> str | None:
+    """The embedded DuckDB default (None), or a fresh PostgreSQL database for this session."""
+    if request.param == "duckdb":
+        return None
+    url = sa.make_url(request.getfixturevalue("server_database")("postgresql", "e2e"))
+    # the test's own queries read timestamps in UTC whatever the server's time zone
+    return url.update_query_dict({"options": "-c TimeZone=UTC"}).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+def nightly(request, tmp_path_factory, airflow_db) -> Nightly:
     home = tmp_path_factory.mktemp("xoflow")
+    url = warehouse_url(request)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XOFLOW_HOME", str(home))
         for name in ("XOFLOW_WAREHOUSE_URL", "XOFLOW_CASE_DB_URL", "XOFLOW_LANDING_DIR",
                      "XOFLOW_LAKE_DIR", "XOFLOW_RAW_DIR"):
             mp.delenv(name, raising=False)
+        if url:
+            mp.setenv("XOFLOW_WAREHOUSE_URL", url)
         settings = Settings.from_env()
         world = build_demo_sources(settings, DAY1, DAY2, seed=11, as_of=midnight_after(DAY1))
         store = settings.landing_dir / "survey" / "responses.json"

@@ -1,4 +1,8 @@
-"""Loading: partition replace is atomic and idempotent; newer case versions win."""
+"""Loading: partition replace is atomic and idempotent; newer case versions win; DuckDB and PostgreSQL alike.
+
+Every warehouse test runs on the embedded DuckDB file and on a real PostgreSQL database
+(loaded with COPY), with the same expectations.
+"""
 
 from datetime import UTC, date, datetime
 
@@ -8,12 +12,24 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import lake, warehouse
-from pipelines.model import fact_case, fact_web_daily
+from pipelines.model import fact_case, fact_web_daily, metadata, quarantine
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = sa.create_engine(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+@pytest.fixture(scope="module")
+def postgres_url(server_database) -> str:
+    return server_database("postgresql", "warehouse")
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        with warehouse.engine_for(url).begin() as conn:  # an empty warehouse for each test
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS bi CASCADE"))
+            metadata.drop_all(conn)
+    engine = warehouse.engine_for(url)
     warehouse.ensure_schema(engine)
     yield engine
     engine.dispose()
@@ -57,6 +73,19 @@ def test_a_failure_inside_the_transaction_leaves_the_previous_partition(engine):
     assert table_rows(engine, fact_web_daily) == before
 
 
+def test_readers_see_the_old_partition_until_the_replace_commits(engine):
+    day = date(2026, 3, 1)
+    with engine.begin() as conn:
+        replace_day(conn, day, web_rows(day, 10))
+    with engine.connect() as writer, engine.connect() as reader:  # two sessions of the same warehouse
+        with writer.begin():
+            replace_day(writer, day, web_rows(day, 99))
+            seen_during = reader.execute(sa.select(sa.func.sum(fact_web_daily.c.sessions))).scalar()
+            reader.rollback()
+        seen_after = reader.execute(sa.select(sa.func.sum(fact_web_daily.c.sessions))).scalar()
+    assert (seen_during, seen_after) == (20, 198)
+
+
 def case_row(key: str, status: str, updated: datetime) -> dict:
     return {c.name: None for c in fact_case.columns} | {
         "case_key": key, "service_id": "s", "status": status, "updated_at": updated}
@@ -74,6 +103,73 @@ def test_upsert_keeps_the_newest_version_of_a_case(engine):
     with engine.connect() as conn:
         status = dict(conn.execute(sa.select(fact_case.c.case_key, fact_case.c.status)).all())
     assert status == {"k1": "approved", "k2": "received"}
+
+
+AWKWARD_TEXT = ['plain', '', None, 'quote " and, comma', 'two\nlines\r\nand a tab\t', "it's ünïcödé ✓",
+                '\\N', 'NULL', '{"json": [1, "a,b"]}', ' leading and trailing ']
+
+
+def test_every_value_arrives_exactly_as_sent_through_the_bulk_path(engine):
+    """Empty text stays empty, NULL stays NULL, quotes, commas, newlines and backslashes survive."""
+    n = len(AWKWARD_TEXT)
+    frame = pd.DataFrame({
+        "source": ["s"] * n, "partition_date": [date(2026, 3, 1)] * n, "run_id": ["r"] * n,
+        "origin": AWKWARD_TEXT, "row_number": [None, 0, -1, 2**31 - 1, *range(n - 4)],
+        "failed_check": ["c"] * n, "column_name": ["x"] * n, "reason": AWKWARD_TEXT[::-1],
+        "record": AWKWARD_TEXT,
+    })
+    rows = warehouse.to_arrow(frame, quarantine)
+    with engine.begin() as conn:
+        warehouse.replace_where(conn, quarantine, sa.true(), rows)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(quarantine.c.row_number, quarantine.c.origin, quarantine.c.reason,
+                                        quarantine.c.record)).all()
+    expected = list(zip(rows.column("row_number").to_pylist(), AWKWARD_TEXT, AWKWARD_TEXT[::-1], AWKWARD_TEXT,
+                        strict=True))
+    assert sorted(map(tuple, stored), key=repr) == sorted(expected, key=repr)
+
+
+def test_timestamps_dates_booleans_and_floats_survive_the_bulk_path(engine):
+    moments = [datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC), None]
+    rows = [case_row(f"k{i}", "approved", datetime(2026, 3, 2, tzinfo=UTC)) | {
+        "received_at": moment, "received_date": moment.date() if moment else None,
+        "over_standard": [True, False, None][i], "cycle_days": [0, None, 12345][i]}
+        for i, moment in enumerate(moments)]
+    with engine.begin() as conn:
+        warehouse.upsert_newer(conn, fact_case, warehouse.to_arrow(pd.DataFrame(rows), fact_case),
+                               key="case_key", version="updated_at")
+    with engine.connect() as conn:
+        stored = {r.case_key: r for r in conn.execute(sa.select(fact_case)).all()}
+    for i, moment in enumerate(moments):
+        row = stored[f"k{i}"]
+        assert row.received_at == moment
+        assert row.received_date == (moment.date() if moment else None)
+        assert row.over_standard is [True, False, None][i]
+        assert row.cycle_days == [0, None, 12345][i]
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_postgresql_rows_arrive_by_copy_not_by_insert(engine):
+    """SQLAlchemy sees the DELETE of the partition but no INSERT: the rows went through COPY."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.begin() as conn:
+            replace_day(conn, date(2026, 3, 1), web_rows(date(2026, 3, 1), 7))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert [r.sessions for r in table_rows(engine, fact_web_daily)] == [7, 7]
+    assert any(s.lstrip().upper().startswith("DELETE") for s in statements)
+    assert not [s for s in statements if s.lstrip().upper().startswith("INSERT")], statements
+
+
+def test_an_unsupported_database_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(warehouse.UnsupportedWarehouse, match="sqlite.*duckdb.*postgresql\\+psycopg"):
+        warehouse.engine_for(f"sqlite:///{tmp_path / 'wh.sqlite'}")
 
 
 def test_lake_partition_is_replaced_whole(tmp_path):

@@ -6,6 +6,7 @@ goes through here, so a new code is one line of YAML, not a code change.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -94,12 +95,22 @@ class Catalog:
         return [code for s in self.services for code in s.get("codes", {}).get("survey_form", [])]
 
 
+# Survey form ids go into the survey API's URL path (/forms/<id>/responses).
+SURVEY_FORM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 def _check(raw: dict[str, Any], path: Path) -> None:
     for kind, items, key in (("service", raw.get("services", []), "service_id"),
-                             ("journey", raw.get("journeys", []), "journey_id")):
+                             ("journey", raw.get("journeys", []), "journey_id"),
+                             ("channel", raw.get("channels", []), "channel_id")):
         for item in items:
             if not SAFE_NAME.match(str(item.get(key, ""))):
                 raise ContractError(f"{path}: {kind} id {item.get(key)!r} must match {SAFE_NAME.pattern}")
+    forms = [*(raw.get("survey_forms") or {}),
+             *(f for s in raw.get("services", []) for f in (s.get("codes") or {}).get("survey_form", []))]
+    for form in forms:
+        if not SURVEY_FORM_ID.match(str(form)):
+            raise ContractError(f"{path}: survey form {form!r} must match {SURVEY_FORM_ID.pattern}")
     journeys = {j["journey_id"]: set(j["stages"]) for j in raw.get("journeys", [])}
     for service in raw.get("services", []):
         if service.get("journey_id") not in journeys:

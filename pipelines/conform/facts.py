@@ -3,7 +3,9 @@
 Each builder takes the validated frame and returns the fact rows plus the codes
 that mapped to no service (loaded as ``unmapped``, reported, never dropped).
 Identifiers are pseudonymised and free text redacted here, before anything
-reaches the curated layer.
+reaches the curated layer: each builder first applies the privacy policy, which
+protects the columns the source's contract flags ``pii`` (``pipelines.privacy``).
+``key`` is that policy, or just the pseudonymisation key (then the repo's schemas).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from datetime import timedelta
 import pandas as pd
 
 from pipelines.conform.catalog import UNMAPPED, Catalog
+from pipelines.insight.text import ThemeTaxonomy, text_signals
 from pipelines.model import A11_ITEMS
-from pipelines.privacy import pseudonymise, redact
+from pipelines.privacy import PrivacyPolicy, policy_for
 
 REPEAT_WINDOW = timedelta(days=7)
 
@@ -26,6 +29,7 @@ class Conformed:
     table: str
     rows: pd.DataFrame
     unmapped: pd.DataFrame  # code_kind, code, rows
+    redactions: pd.DataFrame | None = None  # privacy.REDACTION_COLUMNS
 
 
 def _unmapped(codes: pd.Series, service_ids: pd.Series, code_kind: str) -> pd.DataFrame:
@@ -39,21 +43,23 @@ def _utc_date(stamps: pd.Series) -> pd.Series:
     return stamps.dt.tz_convert("UTC").dt.date
 
 
-def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conformed:
+def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy) -> Conformed:
+    protected = policy_for(key).protect("case_db", clean)
+    clean = protected.frame
     service = catalog.map_codes(clean["form_type"], "form_type")
     received_date = _utc_date(clean["received_at"])
     decided_date = _utc_date(clean["decided_at"])
     cycle = (pd.to_datetime(decided_date) - pd.to_datetime(received_date)).dt.days.astype("Int64")
     standard = catalog.standard_days(service)
     rows = pd.DataFrame({
-        "case_key": pseudonymise(clean["case_number"], key, "case"),
+        "case_key": clean["case_number"],
         "service_id": service,
         "journey_id": catalog.journey_of(service),
         "form_type": clean["form_type"],
         "product_line": clean["product_line"],
         "office": clean["office"],
         "channel": clean["channel"],
-        "customer_key": pseudonymise(clean["customer_ref"], key, "customer"),
+        "customer_key": clean["customer_ref"],
         "customer_type": clean["customer_type"],
         "language": clean["language"],
         "region": clean["region"],
@@ -67,21 +73,24 @@ def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conformed:
         "over_standard": (cycle > standard).astype("boolean"),
         "updated_at": clean["updated_at"],
     })
-    return Conformed("fact_case", rows, _unmapped(clean["form_type"], service, "form_type"))
+    return Conformed("fact_case", rows, _unmapped(clean["form_type"], service, "form_type"),
+                     protected.redactions)
 
 
 def conform_contacts(
-    clean: pd.DataFrame, catalog: Catalog, key: str,
+    clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy,
     previous_contacts: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame],
 ) -> Conformed:
     """``previous_contacts(start, end)`` gives customer_key, service_id, start_time already loaded."""
+    protected = policy_for(key).protect("contact_center", clean)
+    clean = protected.frame
     service = catalog.map_codes(clean["queue"], "queue")
     journey = catalog.journey_of(service)
     rows = pd.DataFrame({
-        "contact_key": pseudonymise(clean["contact_id"], key, "contact"),
+        "contact_key": clean["contact_id"],
         "contact_date": _utc_date(clean["start_time"]),
-        "customer_key": pseudonymise(clean["customer_ref"], key, "customer"),
-        "case_key": pseudonymise(clean["case_number"], key, "case"),
+        "customer_key": clean["customer_ref"],
+        "case_key": clean["case_number"],
         "service_id": service,
         "journey_id": journey,
         "stage": catalog.stage_by_journey(journey, "contact_reason_stage", clean["reason"]),
@@ -99,7 +108,8 @@ def conform_contacts(
         "abandoned": clean["abandoned"],
     })
     rows["repeat_within_7d"] = _repeat_flags(rows, previous_contacts)
-    return Conformed("fact_contact", rows, _unmapped(clean["queue"], service, "queue"))
+    rows["notes"] = clean["notes"] if "notes" in clean else pd.Series(pd.NA, index=rows.index, dtype="string")
+    return Conformed("fact_contact", rows, _unmapped(clean["queue"], service, "queue"), protected.redactions)
 
 
 def _repeat_flags(rows: pd.DataFrame, previous_contacts) -> pd.Series:
@@ -122,12 +132,16 @@ def _repeat_flags(rows: pd.DataFrame, previous_contacts) -> pd.Series:
 
 
 def conform_survey(
-    clean: pd.DataFrame, catalog: Catalog, key: str,
-    lookup_cases: Callable[[list[str]], pd.DataFrame],
+    clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy,
+    lookup_cases: Callable[[list[str]], pd.DataFrame], taxonomy: ThemeTaxonomy | None = None,
 ) -> Conformed:
-    """``lookup_cases(case_keys)`` gives case_key, cycle_days, standard_days, over_standard."""
+    """``lookup_cases(case_keys)`` gives case_key, cycle_days, standard_days, over_standard.
+    Sentiment and themes (``taxonomy``, default the repo's) are read from the redacted comment."""
+    protected = policy_for(key).protect("survey", clean)
+    clean = protected.frame
+    signals = text_signals(clean["comment"], taxonomy)
     service = catalog.map_codes(clean["form_uuid"], "survey_form")
-    case_key = pseudonymise(clean["external_id"], key, "case")
+    case_key = clean["external_id"]
     rows = pd.DataFrame({
         "response_id": clean["response_id"],
         "response_date": _utc_date(clean["created_at"]),
@@ -141,7 +155,9 @@ def conform_survey(
         "region": clean["region"],
         "created_at": clean["created_at"],
         **{item: clean[item] for item in A11_ITEMS},
-        "comment": redact(clean["comment"]),
+        "comment": clean["comment"],
+        "comment_sentiment": signals["sentiment"],
+        "comment_themes": signals["themes"],
         "case_key": case_key,
     })
     cases = lookup_cases(sorted(case_key.dropna().unique().tolist()))
@@ -151,10 +167,12 @@ def conform_survey(
     rows.insert(rows.columns.get_loc("case_key") + 1, "case_linked",
                 rows["case_key"].isin(cases["case_key"]).astype("boolean"))
     return Conformed("fact_survey_response", rows,
-                     _unmapped(clean["form_uuid"], service, "survey_form"))
+                     _unmapped(clean["form_uuid"], service, "survey_form"), protected.redactions)
 
 
-def conform_web(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conformed:
+def conform_web(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy) -> Conformed:
+    protected = policy_for(key).protect("web_analytics", clean)
+    clean = protected.frame
     service, stage = catalog.web_path(clean["page_path"])
     rows = pd.DataFrame({
         "date_day": _utc_date(clean["date"]),
@@ -167,10 +185,16 @@ def conform_web(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conformed:
         "task_completions": clean["task_completions"],
         "status_checks": clean["status_checks"],
     })
-    return Conformed("fact_web_daily", rows, _unmapped(clean["page_path"], service, "web_path"))
+    return Conformed("fact_web_daily", rows, _unmapped(clean["page_path"], service, "web_path"),
+                     protected.redactions)
 
 
-def conform_feedback(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conformed:
+def conform_feedback(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy,
+                     taxonomy: ThemeTaxonomy | None = None) -> Conformed:
+    """Sentiment and themes (``taxonomy``, default the repo's) are read from the redacted text."""
+    protected = policy_for(key).protect("feedback", clean)
+    clean = protected.frame
+    signals = text_signals(clean["text"], taxonomy)
     hint = clean["service_hint"]
     service = catalog.map_codes(hint, "feedback_hint")
     rows = pd.DataFrame({
@@ -182,9 +206,11 @@ def conform_feedback(clean: pd.DataFrame, catalog: Catalog, key: str) -> Conform
         "journey_id": catalog.journey_of(service),
         "service_hint": hint,
         "rating": clean["rating"],
-        "text": redact(clean["text"]),
+        "text": clean["text"],
+        "sentiment": signals["sentiment"],
+        "themes": signals["themes"],
         "customer_type": clean["customer_type"],
         "language": clean["language"],
         "region": clean["region"],
     })
-    return Conformed("fact_feedback", rows, _unmapped(hint, service, "feedback_hint"))
+    return Conformed("fact_feedback", rows, _unmapped(hint, service, "feedback_hint"), protected.redactions)

@@ -44,6 +44,7 @@ SOURCES = ("case_db", "contact_center", "survey", "web_analytics", "feedback")
 
 # Random streams: one per (seed, day, stream), see the module docstring.
 _CUSTOMERS, _CASES, _CONTACTS, _CONTACT_DAY, _SURVEY, _WEB, _FEEDBACK = range(7)
+_CONTACT_NOTES = 7  # its own stream: adding notes changed no other value of the world
 
 # --- cases -----------------------------------------------------------------------------
 CASE_LEAD_DAYS = 210  # cases are generated from this many days before the world's start
@@ -239,6 +240,16 @@ FEEDBACK_POSITIVE = (
     "Thank you to the staff who helped me, very professional.",
     "Fast decision, much appreciated.",
 )
+NOTE_RATE = 0.35  # share of contacts where the agent typed notes
+NOTE_PHRASES = {
+    "how_to_apply": ("Explained eligibility and the online form.", "Sent link to the application page."),
+    "status_inquiry": ("Caller asked for status; case within posted processing time.",
+                       "Status check, advised to use the online status tool."),
+    "documents": ("Caller asked which evidence to upload.", "Explained how to send missing documents."),
+    "decision": ("Explained the decision letter.", "Caller asked about appeal options."),
+    "delivery": ("Card not received yet, address confirmed.", "Caller asked when the card will arrive."),
+    "other": ("General question, answered.", "Transferred for a question outside our queue."),
+}
 FIRST_NAMES = ("Maria", "James", "Li", "Ahmed", "Olga", "Kwame", "Sofia", "Daniel")
 LAST_NAMES = ("Garcia", "Smith", "Nguyen", "Khan", "Ivanova", "Mensah", "Rossi", "Cohen")
 
@@ -669,8 +680,8 @@ class DemoWorld:
         }
 
     def contacts(self, day: date) -> pd.DataFrame:
-        """Contacts on ``day`` (typed truth, contract columns plus service_id, is_repeat,
-        bad_kind, unmapped), in file order."""
+        """Contacts on ``day`` (typed truth, contract columns plus notes_pii, service_id,
+        is_repeat, bad_kind, unmapped), in file order."""
         self._check_day(day)
         return self._cached("contacts", day, self._make_contacts)
 
@@ -695,6 +706,7 @@ class DemoWorld:
         unmapped[rows[n_bad:]] = True
         queues = np.array([s["queue"] for s in self.services], dtype=object)[c["svc"]]
         customers = self._customer_columns(c["customer_idx"])
+        notes, notes_pii = self._notes(day, c["reason"], c["case_number"])
         return pd.DataFrame(
             {
                 "contact_id": [f"CC{day:%Y%m%d}{i + 1:05d}" for i in range(n)],
@@ -712,12 +724,34 @@ class DemoWorld:
                 "customer_type": customers["customer_type"],
                 "language": customers["language"],
                 "region": customers["region"],
+                "notes": pd.Series(notes, dtype=object),
+                "notes_pii": notes_pii,
                 "service_id": np.array(self.service_ids)[c["svc"]],
                 "is_repeat": c["is_repeat"],
                 "bad_kind": pd.Series(bad_kind, dtype=object),
                 "unmapped": unmapped,
             }
         )
+
+    def _notes(self, day: date, reasons: np.ndarray, case_numbers: np.ndarray
+               ) -> tuple[list[str | None], np.ndarray]:
+        """Agent notes for some contacts; a few repeat personal data the caller gave."""
+        rng = self._rng(day, _CONTACT_NOTES)
+        n = len(reasons)
+        has = rng.random(n) < NOTE_RATE
+        pii = has & (rng.random(n) < PII_RATE)
+        pick, pii_kind = rng.integers(0, 2, n), rng.integers(0, 3, n)
+        names = rng.integers(0, len(FIRST_NAMES), (n, 2))
+        out: list[str | None] = []
+        for i in range(n):
+            if not has[i]:
+                out.append(None)
+                continue
+            text = NOTE_PHRASES[reasons[i]][pick[i]]
+            if pii[i]:
+                text += " Caller said: " + _pii_snippet(pii_kind[i], names[i], case_numbers[i])
+            out.append(text)
+        return out, pii
 
     def contact_rows(self, day: date) -> pd.DataFrame:
         """The day's CSV exactly as written: all text, ``None`` for empty cells."""
@@ -739,6 +773,7 @@ class DemoWorld:
                 "customer_type": c["customer_type"],
                 "language": c["language"],
                 "region": c["region"],
+                "notes": c["notes"],
             },
             dtype=object,
         )

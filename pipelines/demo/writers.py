@@ -3,10 +3,13 @@
 Where each source lands (``landing`` is ``settings.landing_dir``; names follow the
 contracts in ``schemas/sources``):
 
-* case_db: table ``cases`` at ``settings.case_db_url`` (any SQLAlchemy URL), contract
-  columns only. Timestamps are ``DateTime`` columns holding naive UTC (SQLite stores
-  them as ISO text ``YYYY-MM-DD HH:MM:SS.ffffff``). The table holds the state *as of*
-  a moment and each write replaces its contents in one transaction.
+* case_db: table ``cases`` at ``settings.case_db_url`` (any SQLAlchemy URL: SQLite,
+  PostgreSQL, MariaDB/MySQL; a server database must exist, the table is created),
+  contract columns only. Timestamps are ``DateTime`` columns holding naive UTC
+  (PostgreSQL ``timestamp``, MariaDB ``DATETIME(6)``, SQLite ISO text
+  ``YYYY-MM-DD HH:MM:SS.ffffff``); nothing is NULL (``None``), never ``NaT`` or ``""``.
+  The table holds the state *as of* a moment and each write replaces its contents in
+  one transaction.
 * contact_center: ``landing/contact_center/contacts_YYYY-MM-DD.csv``: UTF-8, header
   row in contract column order, booleans ``true``/``false``, empty cell for nothing,
   timestamps ``YYYY-MM-DDTHH:MM:SSZ``.
@@ -46,17 +49,20 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from pipelines.contracts import load_contract
 from pipelines.demo.world import DEFAULT_SEED, DemoWorld, Volumes, _utc, end_of_day
 from pipelines.settings import Settings
 
 CASES_TABLE = "cases"
+# Naive UTC everywhere; MariaDB's plain DATETIME would drop fractions of a second.
+CASE_TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 SURVEY_STORE = Path("survey") / "responses.json"
 
 
 def cases_table(metadata: sa.MetaData) -> sa.Table:
-    """The case system's table: portable types only (SQLite, PostgreSQL, MariaDB).
+    """The case system's table: portable types only (SQLite, PostgreSQL, MariaDB/MySQL).
 
     ``form_type`` is nullable here although the contract says otherwise: the source
     system is lax, which is why one planted bad row per day can lack it.
@@ -73,10 +79,10 @@ def cases_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("customer_type", sa.String(20)),
         sa.Column("language", sa.String(8)),
         sa.Column("region", sa.String(20)),
-        sa.Column("received_at", sa.DateTime(), nullable=False),
-        sa.Column("decided_at", sa.DateTime()),
+        sa.Column("received_at", CASE_TIMESTAMP, nullable=False),
+        sa.Column("decided_at", CASE_TIMESTAMP),
         sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False, index=True),
+        sa.Column("updated_at", CASE_TIMESTAMP, nullable=False, index=True),
     )
 
 

@@ -104,7 +104,9 @@ class TextColumns:
         for name, values in block.items():
             if len(values) != len(rows):
                 raise ValueError(f"column {name!r} has {len(values)} values for {len(rows)} rows")
-            self._values.setdefault(name, [None] * before).extend(values)
+            if name not in self._values:
+                self._values[name] = [None] * before
+            self._values[name].extend(values)
         self._origins.extend([origin] * len(rows))
         self._rows.extend(rows)
         self._pad()
@@ -112,11 +114,17 @@ class TextColumns:
     def add_record(self, record: Mapping[str, str | None], origin: str, row: int) -> None:
         """Append one record (a mapping of column to text)."""
         before = len(self._rows)
+        padded = True
         for name, value in record.items():
-            self._values.setdefault(name, [None] * before).append(value)
+            column = self._values.get(name)
+            if column is None:  # a column first seen now: earlier rows lacked it
+                column = self._values[name] = [None] * before
+            column.append(value)
+            padded &= len(column) == before + 1
         self._origins.append(origin)
         self._rows.append(row)
-        self._pad()
+        if not padded or len(record) != len(self._values):
+            self._pad()
 
     def _pad(self) -> None:
         total = len(self._rows)

@@ -12,12 +12,22 @@ On SQLite it is compared through ``strftime('%Y-%m-%d %H:%M:%f', ...)``, which b
 every spelling to UTC text with milliseconds before comparing. Rows whose watermark
 SQLite cannot read as a time (or is NULL) are never selected: an incremental extract
 cannot place them in any interval. On other databases a native timestamp column is
-compared directly (bounds naive UTC for ``timestamp without time zone``) and a text
-column is cast to a timestamp first.
+compared directly (bounds naive UTC for ``timestamp without time zone`` and MariaDB's
+``DATETIME``) and a text column is cast to a timestamp first (on MariaDB the cast
+ignores a ``Z`` or offset, so a text watermark there must be UTC; on PostgreSQL a text
+value that is no timestamp at all stops the extract with a ``ContractError``). Every
+session runs in UTC, so ``timestamptz``/``TIMESTAMP`` values and casts never depend
+on the server's time zone. Naive timestamps are taken to be UTC.
 
-Values come back as text (``as_text``: datetimes in ISO form, booleans ``true``/
-``false``). ``_origin`` is ``"<dialect>:<table>"``; ``_row`` numbers rows 1..n in
-watermark then key order. Unreachable database or locked file raises
+Values come back as text, in one spelling whatever the database: a column the
+database declares as a timestamp (PostgreSQL ``timestamp[tz]``, MariaDB ``DATETIME``/
+``TIMESTAMP``, a SQLite column declared ``DATETIME``) yields canonical UTC text
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``, so SQLite, PostgreSQL and MariaDB give identical
+batches; a value there that is no timestamp, and every value of a text column, comes
+as stored, for validation to judge. Other values go through ``as_text`` (booleans
+``true``/``false``). ``_origin`` is ``"<dialect>:<table>"``; ``_row`` numbers rows
+1..n in watermark then key order (text keys compared byte-wise on every database, not
+by the server's collation). Unreachable database or locked file raises
 ``SourceUnavailable``; a missing table or required column raises ``ContractError``.
 No message ever carries the database password.
 """
@@ -30,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from pipelines.contracts import SAFE_NAME, Contract, ContractError
 from pipelines.interval import Interval
@@ -46,6 +57,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 10_000
 SQLITE_UTC_TEXT = "%Y-%m-%d %H:%M:%f"
+CANONICAL_TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+MYSQL_FAMILY = ("mysql", "mariadb")
 UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
 
@@ -59,7 +72,7 @@ def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBa
     url = sa.make_url(settings.case_db_url)
     safe_url = url.render_as_string(hide_password=True)
     _require_sqlite_file(contract, url)
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     origin = f"{engine.dialect.name}:{qualified}"
     try:
         with engine.connect() as connection:
@@ -77,11 +90,21 @@ def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBa
                 key=[name for name in contract.key if name in present], interval=interval,
             )
             columns = TextColumns(wanted)
+            render = [
+                canonical_timestamp if isinstance(present[name], sa.DateTime) else as_text
+                for name in wanted
+            ]
             result = connection.execution_options(yield_per=CHUNK_ROWS).execute(query)
             for chunk in result.partitions():
                 first = len(columns) + 1
-                block = {name: [as_text(row[i]) for row in chunk] for i, name in enumerate(wanted)}
+                block = {name: [render[i](row[i]) for row in chunk] for i, name in enumerate(wanted)}
                 columns.add_block(block, origin=origin, rows=range(first, first + len(chunk)))
+    except sa.exc.DataError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise ContractError(
+            f"{contract.source}: cannot read watermark {watermark} of {qualified} as a timestamp: "
+            f"{_without_secret(str(cause).strip(), url)}"
+        ) from None
     except UNAVAILABLE_ERRORS as exc:
         cause = getattr(exc, "orig", None) or exc
         detail = _without_secret(f"{type(cause).__name__}: {cause}", url)
@@ -92,6 +115,41 @@ def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBa
         engine.dispose()
     log.info("%s: read %d rows from %s for %s", contract.source, len(columns), origin, interval)
     return RawBatch(source=contract.source, frame=columns.frame(), origins=[origin])
+
+
+def canonical_timestamp(value: object) -> str | None:
+    """A timestamp as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC; naive taken as UTC).
+
+    Drivers hand back ``datetime`` objects (PostgreSQL, MariaDB) or stored text
+    (SQLite); both end in the same spelling. Text that is no ISO timestamp is returned
+    unchanged so that validation can quarantine it with the value as received.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return as_text(value)
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return moment.strftime(CANONICAL_TIMESTAMP)
+
+
+def _engine(url: sa.URL) -> sa.Engine:
+    """An engine whose sessions run in UTC (PostgreSQL, MariaDB/MySQL), whatever the server's zone."""
+    engine = sa.create_engine(url)
+    statement = {"postgresql": "SET TIME ZONE 'UTC'", "mysql": "SET time_zone = '+00:00'",
+                 "mariadb": "SET time_zone = '+00:00'"}.get(engine.dialect.name)
+    if statement:
+
+        @sa.event.listens_for(engine, "connect")
+        def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_connection.commit()  # PostgreSQL undoes a SET when its transaction rolls back
+
+    return engine
 
 
 def _identifier(contract: Contract, key: str) -> str:
@@ -142,8 +200,25 @@ def _changed_rows_query(
     return (
         sa.select(*(table.c[name] for name in wanted))
         .where(moment >= start, moment < end)
-        .order_by(moment, *(table.c[name] for name in key))
+        .order_by(moment, *(byte_order(dialect, table.c[name], present[name]) for name in key))
     )
+
+
+def byte_order(
+    dialect: str, column: sa.ColumnElement[Any], declared: sa.types.TypeEngine[Any]
+) -> sa.ColumnElement[Any]:
+    """A text key sorted byte-wise, as SQLite does, not by the server's collation.
+
+    PostgreSQL's locale collations and MariaDB's case-insensitive default would order
+    ``a`` and ``B`` (or ``-`` and digits) differently from SQLite and from each other.
+    """
+    if not isinstance(declared, sa.String):
+        return column
+    if dialect == "postgresql":
+        return sa.collate(column, "C")
+    if dialect in MYSQL_FAMILY:
+        return sa.cast(column, mysql.BINARY())
+    return column
 
 
 def watermark_bounds(
@@ -167,6 +242,8 @@ def watermark_bounds(
     if isinstance(declared, sa.DateTime):
         moment = column
         with_zone = bool(declared.timezone)
+    elif dialect in MYSQL_FAMILY:
+        moment = sa.cast(column, mysql.DATETIME(fsp=6))  # a plain DATETIME cast drops fractions
     else:
         moment = sa.cast(column, sa.DateTime(timezone=with_zone))
     bound_type = sa.DateTime(timezone=with_zone)

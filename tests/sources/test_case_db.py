@@ -1,4 +1,9 @@
-"""case_db: incremental SQL extract on updated_at within [start, end)."""
+"""case_db: incremental SQL extract on updated_at within [start, end).
+
+Tests marked with the ``case_source`` fixture run on SQLite, PostgreSQL and MariaDB.
+The PostgreSQL test database's default time zone is Pacific/Auckland (UTC+13 in March),
+so a connector that let the server's zone decide would read naive text 13 hours off.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from pipelines.contracts import Contract, ContractError
+from pipelines.demo.writers import CASE_TIMESTAMP
 from pipelines.interval import Interval
 from pipelines.settings import Settings
 from pipelines.sources import SourceUnavailable, case_db
+
+SERVER_ZONE = "Pacific/Auckland"
 
 CASE_COLUMNS = [
     "case_number", "form_type", "product_line", "office", "channel", "customer_ref",
@@ -46,10 +54,42 @@ def make_case_db(url: str, rows: list[dict[str, object]], *, drop: str | None = 
     )
     engine = sa.create_engine(url)
     with engine.begin() as connection:
+        metadata.drop_all(connection)
         metadata.create_all(connection)
         if rows:
             connection.execute(table.insert(), [{k: r.get(k) for k in names} for r in rows])
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def server_case_dbs(server_database) -> dict[str, str]:
+    """One database per server for this module, created when a test first needs it."""
+    urls: dict[str, str] = {}
+
+    def url_for(dialect: str) -> str:
+        if dialect not in urls:
+            urls[dialect] = server_database(dialect, "case_db_unit")
+            if dialect == "postgresql":
+                engine = sa.create_engine(urls[dialect], isolation_level="AUTOCOMMIT")
+                with engine.connect() as conn:
+                    name = sa.make_url(urls[dialect]).database
+                    conn.execute(sa.text(f"ALTER DATABASE {name} SET timezone TO '{SERVER_ZONE}'"))
+                engine.dispose()
+        return urls[dialect]
+
+    return url_for  # type: ignore[return-value]
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def case_source(request, settings: Settings, server_case_dbs) -> Settings:
+    """Settings whose case DB is a SQLite file, or a database on the PostgreSQL or MariaDB server."""
+    if request.param == "sqlite":
+        return settings
+    return replace(settings, case_db_url=server_case_dbs(request.param))
+
+
+def dialect_of(settings: Settings) -> str:
+    return sa.make_url(settings.case_db_url).get_backend_name()
 
 
 def test_rows_at_start_are_included_and_rows_at_end_excluded(
@@ -83,21 +123,127 @@ def test_rows_at_start_are_included_and_rows_at_end_excluded(
     assert values <= {str, type(None)}
 
 
-def test_native_datetime_column_written_by_sqlalchemy_is_compared_correctly(
-    contracts: dict[str, Contract], settings: Settings, march_first: Interval
+def test_native_datetime_column_gives_canonical_utc_text_on_every_database(
+    contracts: dict[str, Contract], case_source: Settings, march_first: Interval
 ) -> None:
     rows = [
         case("at-start", datetime(2026, 3, 1)),
         case("inside", datetime(2026, 3, 1, 18, 5, 1, 250000)),
+        case("last-us", datetime(2026, 3, 1, 23, 59, 59, 999999)),
         case("at-end", datetime(2026, 3, 2)),
         case("before", datetime(2026, 2, 28, 23, 59, 59, 999000)),
     ]
-    make_case_db(settings.case_db_url, rows, timestamp_type=sa.DateTime())
+    make_case_db(case_source.case_db_url, rows, timestamp_type=CASE_TIMESTAMP)
+
+    batch = case_db.extract(contracts["case_db"], case_source, march_first)
+
+    frame = batch.frame
+    assert frame["case_number"].tolist() == ["at-start", "inside", "last-us"]
+    assert frame["updated_at"].tolist() == [
+        "2026-03-01T00:00:00.000000Z", "2026-03-01T18:05:01.250000Z", "2026-03-01T23:59:59.999999Z"]
+    assert batch.origins == [f"{dialect_of(case_source)}:cases"]
+
+
+def test_text_watermark_in_utc_spellings_is_compared_as_a_time_on_every_database(
+    contracts: dict[str, Contract], case_source: Settings, march_first: Interval
+) -> None:
+    make_case_db(case_source.case_db_url, [
+        case("before-start", "2026-02-28 23:59:59.999"),
+        case("at-start", "2026-03-01 00:00:00"),
+        case("t-spelling", "2026-03-01T12:30:00"),
+        case("fraction", "2026-03-01 23:59:59.5"),
+        case("at-end", "2026-03-02 00:00:00"),
+        case("no-watermark", None),
+    ])
+
+    frame = case_db.extract(contracts["case_db"], case_source, march_first).frame
+
+    assert frame["case_number"].tolist() == ["at-start", "t-spelling", "fraction"]
+    assert frame["updated_at"].tolist() == ["2026-03-01 00:00:00", "2026-03-01T12:30:00",
+                                            "2026-03-01 23:59:59.5"]  # a text column: as stored
+
+
+def test_rows_with_the_same_watermark_come_in_byte_order_of_the_key_on_every_database(
+    contracts: dict[str, Contract], case_source: Settings, march_first: Interval
+) -> None:
+    """Server collations (locale, case-insensitive) must not change the order or ``_row``."""
+    numbers = ["a10", "B-2", "a-1", "A-3", "b1"]
+    make_case_db(case_source.case_db_url, [case(n, datetime(2026, 3, 1, 9)) for n in numbers],
+                 timestamp_type=CASE_TIMESTAMP)
+
+    frame = case_db.extract(contracts["case_db"], case_source, march_first).frame
+
+    assert frame["case_number"].tolist() == sorted(numbers, key=lambda n: n.encode())
+    assert frame["_row"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_postgresql_text_watermark_with_offsets_and_zone_free_text_read_as_utc(
+    contracts: dict[str, Contract], server_case_dbs, settings: Settings, march_first: Interval
+) -> None:
+    settings = replace(settings, case_db_url=server_case_dbs("postgresql"))
+    make_case_db(settings.case_db_url, [
+        case("offset-inside", "2026-03-02T01:00:00+02:00"),   # 23:00 UTC on 1 March
+        case("offset-outside", "2026-03-01T01:00:00+02:00"),  # 23:00 UTC on 28 February
+        case("zone-free", "2026-03-01 12:30:00"),             # UTC, not the server's zone
+        case("z-suffix", "2026-03-01T00:00:00Z"),
+        case("z-at-end", "2026-03-02T00:00:00Z"),
+    ])
 
     frame = case_db.extract(contracts["case_db"], settings, march_first).frame
 
-    assert frame["case_number"].tolist() == ["at-start", "inside"]
-    assert frame["updated_at"].tolist() == ["2026-03-01 00:00:00.000000", "2026-03-01 18:05:01.250000"]
+    assert frame["case_number"].tolist() == ["z-suffix", "zone-free", "offset-inside"]
+
+
+def test_postgresql_timestamptz_is_read_in_utc_whatever_zone_wrote_it(
+    contracts: dict[str, Contract], server_case_dbs, settings: Settings, march_first: Interval
+) -> None:
+    settings = replace(settings, case_db_url=server_case_dbs("postgresql"))
+    make_case_db(settings.case_db_url, [], timestamp_type=sa.DateTime(timezone=True))
+    engine = sa.create_engine(settings.case_db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET TIME ZONE 'America/New_York'"))  # UTC-5 in early March
+        for number, local in [("inside-late", "2026-03-01 18:30:00"), ("inside-early", "2026-02-28 19:30:00"),
+                              ("before", "2026-02-28 18:59:59"), ("at-end", "2026-03-01 19:00:00")]:
+            conn.execute(sa.text(
+                "INSERT INTO cases (case_number, office, updated_at) VALUES (:n, 'NYC', :t)"
+            ), {"n": number, "t": local})
+    engine.dispose()
+
+    frame = case_db.extract(contracts["case_db"], settings, march_first).frame
+
+    assert frame["case_number"].tolist() == ["inside-early", "inside-late"]
+    assert frame["updated_at"].tolist() == ["2026-03-01T00:30:00.000000Z", "2026-03-01T23:30:00.000000Z"]
+
+
+def test_postgresql_text_watermark_that_is_no_time_stops_the_source_with_a_clear_error(
+    contracts: dict[str, Contract], server_case_dbs, settings: Settings, march_first: Interval
+) -> None:
+    settings = replace(settings, case_db_url=server_case_dbs("postgresql"))
+    make_case_db(settings.case_db_url, [case("ok", "2026-03-01T10:00:00Z"), case("bad", "yesterday-ish")])
+
+    with pytest.raises(ContractError, match=r"case_db: cannot read watermark updated_at of cases"):
+        case_db.extract(contracts["case_db"], settings, march_first)
+
+
+def test_mariadb_timestamp_column_is_read_in_utc_whatever_zone_wrote_it(
+    contracts: dict[str, Contract], server_case_dbs, settings: Settings, march_first: Interval
+) -> None:
+    settings = replace(settings, case_db_url=server_case_dbs("mariadb"))
+    make_case_db(settings.case_db_url, [], timestamp_type=mysql.TIMESTAMP(fsp=6))
+    engine = sa.create_engine(settings.case_db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET time_zone = '+05:00'"))
+        for number, local in [("inside", "2026-03-02 04:00:00.25"), ("at-end", "2026-03-02 05:00:00"),
+                              ("before", "2026-03-01 04:59:59")]:
+            conn.execute(sa.text(
+                "INSERT INTO cases (case_number, office, updated_at) VALUES (:n, 'NYC', :t)"
+            ), {"n": number, "t": local})
+    engine.dispose()
+
+    frame = case_db.extract(contracts["case_db"], settings, march_first).frame
+
+    assert frame["case_number"].tolist() == ["inside"]
+    assert frame["updated_at"].tolist() == ["2026-03-01T23:00:00.250000Z"]
 
 
 def test_columns_outside_the_contract_never_leave_the_database(

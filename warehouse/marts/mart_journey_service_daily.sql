@@ -59,14 +59,31 @@ surveys AS (
     GROUP BY 1, 2, 3, 4, 5
 ),
 measures AS (
+    -- The first branch types every column: PostgreSQL resolves a UNION pairwise, and two
+    -- untyped NULLs in a row would become text and then clash with the counts below.
     SELECT date_day, service_id, journey_id, stage, channel,
-           cases_received, NULL AS cases_decided, NULL AS median_cycle_days, NULL AS p90_cycle_days,
-           NULL AS pct_over_standard, NULL AS contacts, NULL AS fcr_rate, NULL AS repeat_contact_rate,
-           NULL AS abandonment_rate, NULL AS self_service_completions, NULL AS status_checks,
-           NULL AS survey_responses, NULL AS mean_trust, NULL AS mean_satisfaction,
-           NULL AS pct_agree_trust, NULL AS pct_agree_satisfaction, NULL AS pct_agree_effectiveness,
-           NULL AS pct_agree_ease, NULL AS pct_agree_efficiency, NULL AS pct_agree_transparency,
-           NULL AS pct_agree_humanity, NULL AS pct_agree_employee
+           CAST(cases_received AS BIGINT) AS cases_received,
+           CAST(NULL AS BIGINT) AS cases_decided,
+           CAST(NULL AS DOUBLE PRECISION) AS median_cycle_days,
+           CAST(NULL AS DOUBLE PRECISION) AS p90_cycle_days,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_over_standard,
+           CAST(NULL AS BIGINT) AS contacts,
+           CAST(NULL AS DOUBLE PRECISION) AS fcr_rate,
+           CAST(NULL AS DOUBLE PRECISION) AS repeat_contact_rate,
+           CAST(NULL AS DOUBLE PRECISION) AS abandonment_rate,
+           CAST(NULL AS BIGINT) AS self_service_completions,
+           CAST(NULL AS BIGINT) AS status_checks,
+           CAST(NULL AS BIGINT) AS survey_responses,
+           CAST(NULL AS DOUBLE PRECISION) AS mean_trust,
+           CAST(NULL AS DOUBLE PRECISION) AS mean_satisfaction,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_trust,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_satisfaction,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_effectiveness,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_ease,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_efficiency,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_transparency,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_humanity,
+           CAST(NULL AS DOUBLE PRECISION) AS pct_agree_employee
     FROM received
     UNION ALL
     SELECT date_day, service_id, journey_id, stage, channel,

@@ -1,0 +1,113 @@
+"""Weekly "emerging terms": the phrases whose share of texts rose fastest, per service.
+
+A phrase (1-3 words, see ``pipelines.insight.text.phrases``) counts once per text. Its
+rise is the smoothed ratio of the share of this week's texts that contain it to the
+share of the baseline weeks' texts (the four weeks before):
+
+    rate_ratio = ((m + 0.5) / (n + 1)) / ((b + 0.5) / (nb + 1))
+
+with m of n texts this week and b of nb in the baseline. Shares, not counts, so that a
+week still in progress compares fairly; the +0.5 keeps a phrase never seen before from
+dividing by zero. A phrase needs ``MIN_MENTIONS`` texts this week and a rate ratio of at
+least ``MIN_RATE_RATIO`` (a real rise, not the noise of a small week), a week needs
+baseline texts, and a phrase inside (or around) one already listed is skipped as a repeat.
+
+Texts in which redaction found personal data are left out: where one identifier was
+caught, a name may still sit beside it, and a phrase list must never surface one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines.insight.periods import PeriodBounds
+from pipelines.insight.tables import SEGMENT_KINDS, mart_emerging_terms
+from pipelines.insight.text import has_placeholder, phrase_counts
+from pipelines.model import fact_case, fact_contact, fact_feedback, fact_survey_response
+
+BASELINE_WEEKS = 4
+TOP_TERMS = 10
+MIN_MENTIONS = 3
+MIN_RATE_RATIO = 1.5
+
+
+def _contains(longer: str, shorter: str) -> bool:
+    return f" {shorter} " in f" {longer} "
+
+
+def emerging_terms(current: Sequence[str], baseline: Sequence[str], top: int = TOP_TERMS,
+                   min_mentions: int = MIN_MENTIONS) -> list[dict]:
+    """The ``top`` phrases rising fastest in ``current`` against ``baseline`` (both texts)."""
+    if not current or not baseline:
+        return []
+    now, before = phrase_counts(current), phrase_counts(baseline)
+    n, nb = len(current), len(baseline)
+    candidates = []
+    for term, mentions in now.items():
+        if mentions < min_mentions:
+            continue
+        base = before.get(term, 0)
+        ratio = ((mentions + 0.5) / (n + 1)) / ((base + 0.5) / (nb + 1))
+        if ratio >= MIN_RATE_RATIO:
+            candidates.append((term, mentions, base, ratio))
+    candidates.sort(key=lambda c: (-c[3], -c[1], -len(c[0].split()), c[0]))
+    chosen: list[dict] = []
+    for term, mentions, base, ratio in candidates:
+        if any(_contains(c["term"], term) or _contains(term, c["term"]) for c in chosen):
+            continue
+        chosen.append({"rank": len(chosen) + 1, "term": term, "mentions": mentions, "texts": n,
+                       "baseline_mentions": base, "baseline_texts": nb, "rate_ratio": ratio})
+        if len(chosen) == top:
+            break
+    return chosen
+
+
+def _texts(conn: sa.Connection, start, end) -> pd.DataFrame:
+    """Survey comments and feedback texts received in [start, end) with service and segments."""
+    activity = sa.union_all(
+        sa.select(fact_case.c.customer_key, fact_case.c.received_at.label("first_at")),
+        sa.select(fact_contact.c.customer_key, fact_contact.c.start_time.label("first_at")),
+    ).subquery("activity")
+    first_seen = (sa.select(activity.c.customer_key, sa.func.min(activity.c.first_at).label("first_at"))
+                  .where(activity.c.customer_key.is_not(None))
+                  .group_by(activity.c.customer_key).subquery("first_seen"))
+    r, c = fact_survey_response, fact_case
+    history = sa.case((c.c.customer_key.is_(None), "unknown"),
+                      (first_seen.c.first_at < c.c.received_at, "returning"), else_="first_time")
+    survey = (sa.select(r.c.response_date.label("day"), r.c.service_id, r.c.comment.label("text"),
+                        r.c.customer_type, r.c.language, r.c.region, history.label("customer_history"))
+              .select_from(r.outerjoin(c, c.c.case_key == r.c.case_key)
+                           .outerjoin(first_seen, first_seen.c.customer_key == c.c.customer_key))
+              .where(r.c.response_date >= start, r.c.response_date < end, r.c.comment.is_not(None)))
+    f = fact_feedback
+    feedback = (sa.select(f.c.feedback_date.label("day"), f.c.service_id, f.c.text, f.c.customer_type,
+                          f.c.language, f.c.region, sa.literal("unknown").label("customer_history"))
+                .where(f.c.feedback_date >= start, f.c.feedback_date < end, f.c.text.is_not(None)))
+    columns = ["day", "service_id", "text", "customer_type", "language", "region", "customer_history"]
+    frame = pd.DataFrame(conn.execute(sa.union_all(survey, feedback)).all(), columns=columns)
+    frame = frame[frame["service_id"] != "unmapped"]
+    frame = frame[frame["text"].astype("string").str.strip().fillna("").ne("")]
+    return frame[~has_placeholder(frame["text"])]
+
+
+def build(conn: sa.Connection, bounds: PeriodBounds) -> pd.DataFrame:
+    """The mart's rows for one ISO week."""
+    baseline_start = bounds.start - timedelta(weeks=BASELINE_WEEKS)
+    texts = _texts(conn, baseline_start, bounds.end)
+    texts["in_week"] = pd.to_datetime(texts["day"]).dt.date >= bounds.start
+    rows = []
+    for kind in SEGMENT_KINDS:
+        segment = (pd.Series("all", index=texts.index) if kind == "all"
+                   else texts[kind].astype("string").fillna("unknown"))
+        for (service, value), group in texts.groupby([texts["service_id"], segment], sort=True):
+            current = group.loc[group["in_week"], "text"].astype(str).tolist()
+            before = group.loc[~group["in_week"], "text"].astype(str).tolist()
+            for term in emerging_terms(current, before):
+                rows.append({"period_start": bounds.start, "service_id": service, "segment_kind": kind,
+                             "segment": value, **term})
+    columns = [c.name for c in mart_emerging_terms.columns]
+    return pd.DataFrame(rows, columns=columns)

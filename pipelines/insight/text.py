@@ -1,0 +1,176 @@
+"""Text analytics on redacted free text: a sentiment score and themes from a reviewed taxonomy.
+
+Runs in conform, on text that ``pipelines.privacy.redact`` has already cleaned, so no
+score or theme is ever computed from personal data. Sentiment is VADER's compound
+score (-1 most negative .. +1 most positive): a lexicon model whose word list ships
+inside the ``vaderSentiment`` package, so nothing is downloaded at run time and the
+same text always scores the same. Themes come from ``schemas/themes.yaml``: literal
+phrases on word boundaries, so a reviewer can predict every match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from pipelines.contracts import SAFE_NAME, ContractError
+from pipelines.settings import REPO_ROOT
+
+THEME_SEPARATOR = ";"
+# VADER's own convention: compound <= -0.05 is negative, >= 0.05 positive.
+NEGATIVE_BELOW = -0.05
+POSITIVE_ABOVE = 0.05
+# A redaction placeholder such as [PHONE] or [EMAIL] (see pipelines.privacy).
+PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+
+
+@dataclass(frozen=True)
+class Theme:
+    theme_id: str
+    label: str
+    description: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class ThemeTaxonomy:
+    themes: tuple[Theme, ...]
+    path: Path
+
+    def frame(self) -> pd.DataFrame:
+        """The taxonomy as rows of ``dim_theme``."""
+        return pd.DataFrame({
+            "theme_id": [t.theme_id for t in self.themes],
+            "label": [t.label for t in self.themes],
+            "description": [t.description for t in self.themes],
+        })
+
+
+def _phrase_regex(phrase: str) -> str:
+    words = re.split(r"[\s-]+", phrase.strip().lower())
+    return r"[\s-]+".join(re.escape(w) for w in words if w)
+
+
+@cache
+def load_taxonomy(schemas_dir: Path) -> ThemeTaxonomy:
+    """``schemas_dir/themes.yaml``, checked: ids safe as warehouse values, phrases present."""
+    path = Path(schemas_dir) / "themes.yaml"
+    if not path.exists():
+        raise ContractError(f"{path}: theme taxonomy not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    themes = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw.get("themes") or [], start=1):
+        theme_id = str(entry.get("theme_id", ""))
+        if not SAFE_NAME.match(theme_id):
+            raise ContractError(f"{path}: theme {i} id {theme_id!r} must match {SAFE_NAME.pattern}")
+        if theme_id in seen:
+            raise ContractError(f"{path}: theme {theme_id!r} is listed twice")
+        seen.add(theme_id)
+        phrases = [str(p) for p in entry.get("phrases") or [] if str(p).strip()]
+        if not phrases:
+            raise ContractError(f"{path}: theme {theme_id!r} has no phrases")
+        alternatives = "|".join(sorted({_phrase_regex(p) for p in phrases}, key=len, reverse=True))
+        themes.append(Theme(theme_id, str(entry.get("label", theme_id)), str(entry.get("description", "")),
+                            re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE)))
+    if not themes:
+        raise ContractError(f"{path}: no themes")
+    return ThemeTaxonomy(tuple(themes), path)
+
+
+def default_taxonomy() -> ThemeTaxonomy:
+    return load_taxonomy(REPO_ROOT / "schemas")
+
+
+@cache
+def _analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def _present(texts: pd.Series) -> pd.Series:
+    return texts.notna() & texts.astype("string").str.strip().fillna("").ne("")
+
+
+def sentiment(texts: pd.Series) -> pd.Series:
+    """VADER compound score per text (-1..1); missing where there is no text."""
+    analyzer = _analyzer()
+    present = _present(texts)
+    scores = pd.Series(pd.NA, index=texts.index, dtype="Float64")
+    scores[present] = [analyzer.polarity_scores(str(t))["compound"] for t in texts[present]]
+    return scores
+
+
+def themes(texts: pd.Series, taxonomy: ThemeTaxonomy) -> pd.Series:
+    """Theme ids per text, sorted and joined by ``;``; missing where no theme (or no text)."""
+    present = _present(texts)
+    out = pd.Series(pd.NA, index=texts.index, dtype="string")
+    found = [THEME_SEPARATOR.join(t.theme_id for t in taxonomy.themes if t.pattern.search(str(text)))
+             for text in texts[present]]
+    out[present] = found
+    return out.replace("", pd.NA)
+
+
+def text_signals(texts: pd.Series, taxonomy: ThemeTaxonomy | None = None) -> pd.DataFrame:
+    """``sentiment`` and ``themes`` columns for a Series of redacted texts (same index)."""
+    taxonomy = taxonomy or default_taxonomy()
+    return pd.DataFrame({"sentiment": sentiment(texts), "themes": themes(texts, taxonomy)},
+                        index=texts.index)
+
+
+def has_placeholder(texts: pd.Series) -> pd.Series:
+    """Texts in which redaction found personal data (they carry a ``[TYPE]`` placeholder)."""
+    return texts.astype("string").str.contains(PLACEHOLDER, regex=True).fillna(False).astype(bool)
+
+
+# ---------------------------------------------------------------- phrases (emerging terms)
+
+# Common English function words: a phrase may contain them, but not start or end with one.
+STOP_WORDS = frozenset({
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can",
+    "could", "did", "do", "does", "doing", "done", "down", "during", "each", "even", "ever", "every",
+    "few", "for", "from", "further", "get", "got", "had", "has", "have", "having", "he", "her", "here",
+    "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "me",
+    "more", "most", "much", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only",
+    "or", "other", "our", "ours", "out", "over", "own", "really", "same", "she", "should", "so", "some",
+    "still", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they",
+    "this", "those", "through", "to", "too", "under", "until", "up", "us", "very", "was", "we", "were",
+    "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
+    "your", "yours", "yourself", "ve", "ll", "re", "s", "t", "d", "m", "don", "didn", "doesn", "isn",
+    "wasn", "can't", "i'm", "it's",
+})
+WORD = re.compile(r"[a-z][a-z']*")
+
+
+def phrases(text: str, max_words: int = 3) -> set[str]:
+    """The distinct 1..``max_words``-word phrases of a text that neither start nor end
+    with a stop word. Placeholders such as ``[PHONE]`` break phrases (never part of one)."""
+    out: set[str] = set()
+    for chunk in PLACEHOLDER.split(text):
+        for sentence in re.split(r"[.!?;:,()\"]+", chunk.lower()):
+            words = [w.strip("'") for w in WORD.findall(sentence)]
+            words = [w for w in words if w]
+            for n in range(1, max_words + 1):
+                for i in range(len(words) - n + 1):
+                    gram = words[i:i + n]
+                    if gram[0] in STOP_WORDS or gram[-1] in STOP_WORDS or len(gram[0]) < 2:
+                        continue
+                    out.add(" ".join(gram))
+    return out
+
+
+def phrase_counts(texts: Iterable[str], max_words: int = 3) -> dict[str, int]:
+    """How many texts contain each phrase (a text counts once per phrase)."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for phrase in phrases(text, max_words):
+            counts[phrase] = counts.get(phrase, 0) + 1
+    return counts

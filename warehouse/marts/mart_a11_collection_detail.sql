@@ -1,0 +1,82 @@
+-- A-11 Section 280 collection-detail volumes per fiscal quarter, service, stage and channel.
+-- The post-transaction survey is offered at the decision: every case decided (approved or
+-- denied) in the quarter sends one invitation, so
+--   volume_offered       = cases decided in the quarter,
+--   volume_of_customers  = distinct customers among them,
+--   volume_of_respondents = survey responses submitted in the quarter,
+-- at the journey's case-decided stage (which is the stage the catalog's survey forms ask about).
+-- Parameters: :period_start, :start_day, :end_day (the quarter), :fiscal_year, :fiscal_quarter.
+-- Portable between DuckDB and PostgreSQL.
+WITH first_seen AS (
+    SELECT customer_key, MIN(first_at) AS first_at
+    FROM (
+        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
+    ) activity
+    GROUP BY customer_key
+),
+kinds AS (
+    SELECT segment_kind
+    FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
+),
+decided AS (
+    SELECT c.service_id, c.journey_id, j.stage, COALESCE(c.channel, 'unknown') AS channel,
+           c.customer_key, c.customer_type, c.language, c.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+    FROM fact_case c
+    JOIN dim_journey j ON j.journey_id = c.journey_id AND j.is_case_decided_stage
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE c.decided_date >= :start_day AND c.decided_date < :end_day
+      AND c.status IN ('approved', 'denied') AND c.service_id <> 'unmapped'
+),
+responses AS (
+    SELECT r.service_id, r.journey_id, r.stage, COALESCE(r.channel, 'unknown') AS channel,
+           r.customer_type, r.language, r.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+    FROM fact_survey_response r
+    LEFT JOIN fact_case c ON c.case_key = r.case_key
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
+),
+offered AS (
+    SELECT x.service_id, x.journey_id, x.stage, x.channel, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(DISTINCT x.customer_key) AS volume_of_customers,
+           COUNT(*) AS volume_offered
+    FROM decided x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5, 6
+),
+responded AS (
+    SELECT x.service_id, x.journey_id, x.stage, x.channel, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS volume_of_respondents
+    FROM responses x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5, 6
+),
+keys AS (
+    SELECT service_id, journey_id, stage, channel, segment_kind, segment FROM offered
+    UNION SELECT service_id, journey_id, stage, channel, segment_kind, segment FROM responded
+)
+SELECT CAST(:period_start AS DATE) AS period_start,
+       CAST(:fiscal_year AS INTEGER) AS fiscal_year,
+       CAST(:fiscal_quarter AS INTEGER) AS fiscal_quarter,
+       g.service_id, g.journey_id, g.stage, g.channel, g.segment_kind, g.segment,
+       COALESCE(o.volume_of_customers, 0) AS volume_of_customers,
+       COALESCE(o.volume_offered, 0) AS volume_offered,
+       COALESCE(r.volume_of_respondents, 0) AS volume_of_respondents
+FROM keys g
+LEFT JOIN offered o ON o.service_id = g.service_id AND o.journey_id = g.journey_id AND o.stage = g.stage
+    AND o.channel = g.channel AND o.segment_kind = g.segment_kind AND o.segment = g.segment
+LEFT JOIN responded r ON r.service_id = g.service_id AND r.journey_id = g.journey_id AND r.stage = g.stage
+    AND r.channel = g.channel AND r.segment_kind = g.segment_kind AND r.segment = g.segment

@@ -1,0 +1,92 @@
+-- Contact cost per month, service and channel (unit costs from schemas/costs.yaml in
+-- dim_unit_cost), and the contacts that better first-contact resolution or online case
+-- status would avoid:
+--   avoidable_fcr = repeat contacts x (target FCR - FCR) / (1 - FCR), when FCR is below target:
+--     repeats are failure demand of unresolved contacts; reaching the target resolves that share
+--     of the unresolved ones and so removes that share of their repeats;
+--   avoidable_online_status = status inquiries x deflection share, for services without online
+--     status (dim_service.online_status); deflected inquiries become web status checks, whose
+--     unit cost is netted out of avoidable_cost.
+-- Web self-service sessions carry no customer, so the web rows have segment 'all' only.
+-- Parameters: :period_start, :start_day, :end_day (the month), :target_fcr, :status_deflection_share.
+-- Portable between DuckDB and PostgreSQL.
+WITH first_seen AS (
+    SELECT customer_key, MIN(first_at) AS first_at
+    FROM (
+        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
+    ) activity
+    GROUP BY customer_key
+),
+kinds AS (
+    SELECT segment_kind
+    FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
+),
+contacts AS (
+    SELECT k.service_id, k.journey_id, k.channel, k.abandoned, k.resolved_first_contact,
+           k.repeat_within_7d, k.reason, k.customer_type, k.language, k.region,
+           CASE WHEN k.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < COALESCE(c.received_at, k.start_time) THEN 'returning'
+                ELSE 'first_time' END AS customer_history
+    FROM fact_contact k
+    LEFT JOIN fact_case c ON c.case_key = k.case_key
+    LEFT JOIN first_seen f ON f.customer_key = k.customer_key
+    WHERE k.contact_date >= :start_day AND k.contact_date < :end_day
+),
+contact_figures AS (
+    SELECT x.service_id, x.journey_id, x.channel, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS contacts,
+           COUNT(*) FILTER (WHERE NOT x.abandoned) AS answered,
+           COUNT(*) FILTER (WHERE x.resolved_first_contact AND NOT x.abandoned) AS resolved,
+           COUNT(*) FILTER (WHERE x.repeat_within_7d) AS repeat_contacts,
+           COUNT(*) FILTER (WHERE x.reason = 'status_inquiry') AS status_inquiries
+    FROM contacts x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5
+),
+web_figures AS (
+    SELECT service_id, journey_id, 'web' AS channel, 'all' AS segment_kind, 'all' AS segment,
+           SUM(sessions) AS contacts
+    FROM fact_web_daily
+    WHERE date_day >= :start_day AND date_day < :end_day
+    GROUP BY 1, 2
+),
+rates AS (
+    SELECT f.*,
+           CASE WHEN f.answered > 0 THEN 1.0 * f.resolved / f.answered END AS fcr
+    FROM contact_figures f
+),
+web_cost AS (
+    SELECT MAX(unit_cost) AS unit_cost FROM dim_unit_cost WHERE channel_id = 'web'
+)
+SELECT CAST(:period_start AS DATE) AS period_start, r.service_id, r.journey_id, r.channel,
+       r.segment_kind, r.segment, r.contacts, u.unit_cost, r.contacts * u.unit_cost AS cost,
+       r.answered, 100.0 * r.fcr AS fcr_rate, r.repeat_contacts, r.status_inquiries,
+       CASE WHEN r.fcr IS NULL OR r.fcr >= 1 OR r.fcr >= CAST(:target_fcr AS DOUBLE PRECISION) THEN 0.0
+            ELSE r.repeat_contacts * (CAST(:target_fcr AS DOUBLE PRECISION) - r.fcr) / (1 - r.fcr)
+       END AS avoidable_fcr,
+       CASE WHEN s.online_status OR r.service_id = 'unmapped' THEN 0.0
+            ELSE r.status_inquiries * CAST(:status_deflection_share AS DOUBLE PRECISION)
+       END AS avoidable_online_status,
+       u.unit_cost * CASE WHEN r.fcr IS NULL OR r.fcr >= 1
+                              OR r.fcr >= CAST(:target_fcr AS DOUBLE PRECISION) THEN 0.0
+                          ELSE r.repeat_contacts * (CAST(:target_fcr AS DOUBLE PRECISION) - r.fcr)
+                               / (1 - r.fcr) END
+           + (u.unit_cost - COALESCE(w.unit_cost, 0.0))
+             * CASE WHEN s.online_status OR r.service_id = 'unmapped' THEN 0.0
+                    ELSE r.status_inquiries * CAST(:status_deflection_share AS DOUBLE PRECISION) END
+           AS avoidable_cost
+FROM rates r
+LEFT JOIN dim_service s ON s.service_id = r.service_id
+LEFT JOIN dim_unit_cost u ON u.channel_id = r.channel
+CROSS JOIN web_cost w
+UNION ALL
+SELECT CAST(:period_start AS DATE), g.service_id, g.journey_id, g.channel, g.segment_kind, g.segment,
+       g.contacts, u.unit_cost, g.contacts * u.unit_cost, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0
+FROM web_figures g
+LEFT JOIN dim_unit_cost u ON u.channel_id = g.channel

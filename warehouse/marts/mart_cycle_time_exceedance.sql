@@ -1,0 +1,39 @@
+-- Weekly cycle-time review, part 1: every case still in process at the end of the review date
+-- that is older than its service's standard, with its age and days over.
+-- A case was in process at :as_of (midnight after :review_date) when it had been received
+-- before then and neither decided nor withdrawn before then: fact_case is an accumulating
+-- snapshot, so a later decision (decided_at) or withdrawal (its last update) is known.
+-- Age counts calendar days (UTC) from receipt to the review date, like cycle_days.
+-- Parameters: :period_start (the week's Monday), :review_date, :as_of.
+-- Portable between DuckDB and PostgreSQL.
+WITH first_seen AS (
+    SELECT customer_key, MIN(first_at) AS first_at
+    FROM (
+        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
+    ) activity
+    GROUP BY customer_key
+),
+in_process AS (
+    SELECT c.case_key, c.service_id, c.journey_id, c.product_line, c.office, c.channel,
+           c.customer_type, c.language, c.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history,
+           c.received_date, c.standard_days,
+           CAST(:review_date AS DATE) - c.received_date AS age_days
+    FROM fact_case c
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE c.received_at < :as_of
+      AND c.standard_days IS NOT NULL
+      AND (c.decided_at IS NULL OR c.decided_at >= :as_of)
+      AND NOT (c.status = 'withdrawn' AND c.updated_at < :as_of)
+)
+SELECT CAST(:period_start AS DATE) AS period_start, CAST(:review_date AS DATE) AS review_date,
+       case_key, service_id, journey_id, product_line, office, channel,
+       customer_type, language, region, customer_history,
+       received_date, age_days, standard_days, age_days - standard_days AS days_over,
+       CASE WHEN age_days - standard_days <= 30 THEN '1-30'
+            WHEN age_days - standard_days <= 60 THEN '31-60' ELSE '61+' END AS days_over_band
+FROM in_process
+WHERE age_days > standard_days

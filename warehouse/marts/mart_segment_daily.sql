@@ -1,0 +1,133 @@
+-- O and X per day, service and customer segment, in long form (segment_kind, segment),
+-- so that gaps between communities show next to each other.
+-- Sentiment means add VADER's four-decimal scores as exact integers, so that a rerun gives
+-- identical bits whatever order a parallel aggregate met the rows in.
+-- Parameters: :start_day (inclusive), :end_day (exclusive). Portable between DuckDB and PostgreSQL.
+-- customer_history: 'returning' when the customer already had a case received or a contact
+-- before the case the record is about (before the contact itself when it names no known case).
+WITH first_seen AS (
+    SELECT customer_key, MIN(first_at) AS first_at
+    FROM (
+        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
+    ) activity
+    GROUP BY customer_key
+),
+kinds AS (
+    SELECT segment_kind
+    FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
+),
+cases AS (
+    SELECT c.service_id, c.journey_id, c.received_date, c.decided_date, c.status, c.cycle_days,
+           c.over_standard, c.customer_type, c.language, c.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+    FROM fact_case c
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE (c.received_date >= :start_day AND c.received_date < :end_day)
+       OR (c.decided_date >= :start_day AND c.decided_date < :end_day)
+),
+contacts AS (
+    SELECT k.contact_date, k.service_id, k.journey_id, k.resolved_first_contact, k.abandoned,
+           k.repeat_within_7d, k.customer_type, k.language, k.region,
+           CASE WHEN k.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < COALESCE(c.received_at, k.start_time) THEN 'returning'
+                ELSE 'first_time' END AS customer_history
+    FROM fact_contact k
+    LEFT JOIN fact_case c ON c.case_key = k.case_key
+    LEFT JOIN first_seen f ON f.customer_key = k.customer_key
+    WHERE k.contact_date >= :start_day AND k.contact_date < :end_day
+),
+responses AS (
+    SELECT r.response_date, r.service_id, r.journey_id, r.trust, r.satisfaction, r.comment_sentiment,
+           r.customer_type, r.language, r.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+    FROM fact_survey_response r
+    LEFT JOIN fact_case c ON c.case_key = r.case_key
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE r.response_date >= :start_day AND r.response_date < :end_day
+),
+received AS (
+    SELECT x.received_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS cases_received
+    FROM cases x CROSS JOIN kinds k
+    WHERE x.received_date >= :start_day AND x.received_date < :end_day
+    GROUP BY 1, 2, 3, 4, 5
+),
+decided AS (
+    SELECT x.decided_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS cases_decided,
+           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x.cycle_days) AS median_cycle_days,
+           100.0 * COUNT(*) FILTER (WHERE x.over_standard) / COUNT(*) AS pct_over_standard
+    FROM cases x CROSS JOIN kinds k
+    WHERE x.decided_date >= :start_day AND x.decided_date < :end_day
+      AND x.status IN ('approved', 'denied')
+    GROUP BY 1, 2, 3, 4, 5
+),
+contact_figures AS (
+    SELECT x.contact_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS contacts,
+           100.0 * COUNT(*) FILTER (WHERE x.resolved_first_contact AND NOT x.abandoned)
+               / NULLIF(COUNT(*) FILTER (WHERE NOT x.abandoned), 0) AS fcr_rate,
+           100.0 * COUNT(*) FILTER (WHERE x.repeat_within_7d) / COUNT(*) AS repeat_contact_rate,
+           100.0 * COUNT(*) FILTER (WHERE x.abandoned) / COUNT(*) AS abandonment_rate
+    FROM contacts x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5
+),
+survey_figures AS (
+    SELECT x.response_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS survey_responses,
+           AVG(x.trust) AS mean_trust,
+           AVG(x.satisfaction) AS mean_satisfaction,
+           100.0 * COUNT(*) FILTER (WHERE x.trust >= 4) / NULLIF(COUNT(x.trust), 0) AS pct_agree_trust,
+           100.0 * COUNT(*) FILTER (WHERE x.satisfaction >= 4) / NULLIF(COUNT(x.satisfaction), 0)
+               AS pct_agree_satisfaction,
+           SUM(CAST(ROUND(x.comment_sentiment * 10000) AS BIGINT))
+               / (10000.0 * NULLIF(COUNT(x.comment_sentiment), 0)) AS mean_comment_sentiment
+    FROM responses x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5
+),
+keys AS (
+    SELECT date_day, service_id, journey_id, segment_kind, segment FROM received
+    UNION SELECT date_day, service_id, journey_id, segment_kind, segment FROM decided
+    UNION SELECT date_day, service_id, journey_id, segment_kind, segment FROM contact_figures
+    UNION SELECT date_day, service_id, journey_id, segment_kind, segment FROM survey_figures
+)
+SELECT g.date_day, g.service_id, g.journey_id, g.segment_kind, g.segment,
+       COALESCE(r.cases_received, 0) AS cases_received,
+       COALESCE(d.cases_decided, 0) AS cases_decided,
+       d.median_cycle_days, d.pct_over_standard,
+       COALESCE(c.contacts, 0) AS contacts, c.fcr_rate, c.repeat_contact_rate, c.abandonment_rate,
+       COALESCE(s.survey_responses, 0) AS survey_responses, s.mean_trust, s.mean_satisfaction,
+       s.pct_agree_trust, s.pct_agree_satisfaction, s.mean_comment_sentiment
+FROM keys g
+LEFT JOIN received r ON r.date_day = g.date_day AND r.service_id = g.service_id
+    AND r.journey_id = g.journey_id AND r.segment_kind = g.segment_kind AND r.segment = g.segment
+LEFT JOIN decided d ON d.date_day = g.date_day AND d.service_id = g.service_id
+    AND d.journey_id = g.journey_id AND d.segment_kind = g.segment_kind AND d.segment = g.segment
+LEFT JOIN contact_figures c ON c.date_day = g.date_day AND c.service_id = g.service_id
+    AND c.journey_id = g.journey_id AND c.segment_kind = g.segment_kind AND c.segment = g.segment
+LEFT JOIN survey_figures s ON s.date_day = g.date_day AND s.service_id = g.service_id
+    AND s.journey_id = g.journey_id AND s.segment_kind = g.segment_kind AND s.segment = g.segment

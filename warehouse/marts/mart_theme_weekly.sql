@@ -1,0 +1,68 @@
+-- Theme x service x week (x source x customer segment): how many texts mention each theme,
+-- out of how many texts, and in what mood (sentiment of the texts that mention it).
+-- Reads fact_text_theme, which is rebuilt for the run's days before this mart.
+-- Sentiment means add VADER's four-decimal scores as exact integers, so that a rerun gives
+-- identical bits whatever order a parallel aggregate met the rows in.
+-- Parameters: :period_start, :start_day (inclusive), :end_day (exclusive): the ISO week.
+-- Portable between DuckDB and PostgreSQL.
+WITH first_seen AS (
+    SELECT customer_key, MIN(first_at) AS first_at
+    FROM (
+        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
+    ) activity
+    GROUP BY customer_key
+),
+kinds AS (
+    SELECT segment_kind
+    FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
+),
+texts AS (
+    SELECT r.service_id, r.journey_id, 'survey_comment' AS source, r.customer_type, r.language, r.region,
+           CASE WHEN c.customer_key IS NULL THEN 'unknown'
+                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+    FROM fact_survey_response r
+    LEFT JOIN fact_case c ON c.case_key = r.case_key
+    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    WHERE r.response_date >= :start_day AND r.response_date < :end_day
+      AND r.comment IS NOT NULL AND TRIM(r.comment) <> ''
+    UNION ALL
+    SELECT service_id, journey_id, 'feedback', customer_type, language, region, 'unknown'
+    FROM fact_feedback
+    WHERE feedback_date >= :start_day AND feedback_date < :end_day
+      AND text IS NOT NULL AND TRIM(text) <> ''
+),
+text_totals AS (
+    SELECT x.service_id, x.journey_id, x.source, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           COUNT(*) AS texts
+    FROM texts x CROSS JOIN kinds k
+    GROUP BY 1, 2, 3, 4, 5
+),
+theme_figures AS (
+    SELECT x.service_id, x.journey_id, x.source, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           x.theme_id,
+           COUNT(*) AS mentions,
+           SUM(CAST(ROUND(x.sentiment * 10000) AS BIGINT))
+               / (10000.0 * NULLIF(COUNT(x.sentiment), 0)) AS mean_sentiment,
+           100.0 * COUNT(*) FILTER (WHERE x.sentiment <= -0.05) / NULLIF(COUNT(x.sentiment), 0) AS pct_negative
+    FROM fact_text_theme x CROSS JOIN kinds k
+    WHERE x.date_day >= :start_day AND x.date_day < :end_day
+    GROUP BY 1, 2, 3, 4, 5, 6
+)
+SELECT CAST(:period_start AS DATE) AS period_start, m.service_id, m.journey_id, m.source,
+       m.segment_kind, m.segment, m.theme_id, m.mentions, t.texts,
+       100.0 * m.mentions / t.texts AS pct_of_texts, m.mean_sentiment, m.pct_negative
+FROM theme_figures m
+JOIN text_totals t ON t.service_id = m.service_id AND t.journey_id = m.journey_id AND t.source = m.source
+    AND t.segment_kind = m.segment_kind AND t.segment = m.segment
