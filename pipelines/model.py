@@ -98,7 +98,7 @@ fact_case = sa.Table(
 
 fact_contact = sa.Table(
     "fact_contact", metadata,
-    _col("contact_key", TEXT, "Pseudonymous contact key.", primary_key=True),
+    _col("contact_key", TEXT, "Pseudonymous contact key."),
     _col("contact_date", sa.Date, "Day of the contact (UTC); the partition."),
     _col("customer_key", TEXT, "Pseudonymous customer key."),
     _col("case_key", TEXT, "Pseudonymous key of the case the contact is about."),
@@ -126,7 +126,7 @@ A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "tr
 
 fact_survey_response = sa.Table(
     "fact_survey_response", metadata,
-    _col("response_id", TEXT, "Survey platform response id.", primary_key=True),
+    _col("response_id", TEXT, "Survey platform response id."),
     _col("response_date", sa.Date, "Day the response was submitted (UTC); the partition."),
     _col("form_uuid", TEXT, "Survey form."),
     _col("service_id", TEXT, "Service (from the form)."),
@@ -149,8 +149,8 @@ fact_survey_response = sa.Table(
 
 fact_web_daily = sa.Table(
     "fact_web_daily", metadata,
-    _col("date_day", sa.Date, "Day; the partition.", primary_key=True),
-    _col("page_path", TEXT, "Page path.", primary_key=True),
+    _col("date_day", sa.Date, "Day; the partition."),
+    _col("page_path", TEXT, "Page path."),
     _col("service_id", TEXT, "Service (from the path prefix)."),
     _col("journey_id", TEXT, "Journey of the service."),
     _col("stage", TEXT, "Journey stage (from the path suffix)."),
@@ -163,7 +163,7 @@ fact_web_daily = sa.Table(
 
 fact_feedback = sa.Table(
     "fact_feedback", metadata,
-    _col("feedback_id", TEXT, "Feedback inbox id.", primary_key=True),
+    _col("feedback_id", TEXT, "Feedback inbox id."),
     _col("feedback_date", sa.Date, "Day received (UTC); the partition."),
     _col("channel", TEXT, "app_review, email or social."),
     _col("received_at", TS, "When it was received."),
@@ -244,6 +244,9 @@ mart_journey_service_daily = sa.Table(
     comment="X and O side by side per day, service, journey stage and channel.",
 )
 
+# The partitioned facts declare no primary key: their keys are checked unique per batch by
+# validation, and each partition is replaced whole, while a key index would cost DuckDB
+# about 12x on bulk inserts (measured: 1M keys 0.92 s with, 0.07 s without).
 PARTITIONED_FACTS: dict[str, str] = {
     "fact_contact": "contact_date",
     "fact_survey_response": "response_date",
