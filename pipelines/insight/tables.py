@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pipelines.model import A11_ITEMS, metadata
+from pipelines.model import A11_ITEMS, TEXT, _col, metadata
 
-TEXT = sa.String()
 # 8-byte floats: DuckDB reads a plain FLOAT as 4 bytes (about 7 significant digits).
 DOUBLE = sa.Double()
 SEGMENT_KINDS = ("all", "customer_type", "language", "region", "customer_history")
-
-
-def _col(name: str, type_: sa.types.TypeEngine, comment: str) -> sa.Column:
-    return sa.Column(name, type_, comment=comment)
 
 
 def _segment() -> list[sa.Column]:
