@@ -10,7 +10,7 @@ connector) decides what is a bad value and can quarantine it with a reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -47,6 +47,12 @@ class RawBatch:
 
 
 Connector = Callable[[Contract, Settings, Interval], RawBatch]
+# Yields the interval's records in batches of at most ``batch_rows`` (keyword): the job
+# validates, stages and loads batch by batch, so its memory does not grow with the day.
+BatchConnector = Callable[..., Iterator[RawBatch]]
+
+# Records per batch from extract to load. 250k contact rows hold about 150 MB as Arrow text.
+BATCH_ROWS = 250_000
 
 
 def connector_for(kind: str) -> Connector:
@@ -63,3 +69,21 @@ def connector_for(kind: str) -> Connector:
     if kind not in connectors:
         raise ValueError(f"no connector for source kind {kind!r}; known: {sorted(connectors)}")
     return connectors[kind]
+
+
+def batches_for(kind: str) -> BatchConnector:
+    """The streaming extract of a contract's ``kind``: its ``extract_batches``, or one whole batch."""
+    from pipelines.sources import case_db, contact_files, feedback_files, survey_api, web_analytics
+
+    modules = {"sql": case_db, "csv_files": contact_files, "touchpoints_api": survey_api,
+               "json_files": web_analytics, "jsonl_files": feedback_files}
+    streaming = getattr(modules.get(kind), "extract_batches", None)
+    if streaming is not None:
+        return streaming
+    whole = connector_for(kind)
+
+    def one_batch(contract: Contract, settings: Settings, interval: Interval,
+                  batch_rows: int = BATCH_ROWS) -> Iterator[RawBatch]:
+        yield whole(contract, settings, interval)
+
+    return one_batch
