@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def write_partition(path: Path, table: pa.Table) -> Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_partition_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Path:
+    """Replace one partition file atomically with rows streamed in batches (memory: one batch)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -11,9 +11,9 @@ takes what *this* run validated.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +23,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import lake, ledger, marts, privacy, schema_evolution, warehouse
-from pipelines.conform import dimensions, facts
+from pipelines.conform import dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
 from pipelines.insight.text import load_taxonomy
@@ -47,7 +48,8 @@ from pipelines.model import (
     unmapped_code,
 )
 from pipelines.settings import Settings
-from pipelines.sources import connector_for
+from pipelines.sources import ROW_COLUMN, batches_for
+from pipelines.staging import Staged, StageWriter, read_staged, staging_dir
 from pipelines.validate import validate_batch
 
 log = logging.getLogger(__name__)
@@ -76,10 +78,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
 
 
-def _staging_dir(settings: Settings, source: str, interval: Interval) -> Path:
-    return settings.home / "staging" / source / interval.days[0].isoformat()
-
-
 # ---------------------------------------------------------------- extract + validate
 
 # Where the first load of an ``initial_load: all_history`` source starts.
@@ -106,7 +104,7 @@ def _extraction_window(settings: Settings, source: str, location: dict, interval
 def extract_and_validate(
     source: str, start: datetime, end: datetime, run_id: str, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Extract one source for [start, end), keep the raw extract, validate it, stage clean rows.
+    """Extract one source for [start, end) batch by batch: keep each raw batch, validate it, stage it.
 
     Raises ``ContractError`` (not retryable) when the source breaks its contract as a
     whole, ``SourceUnavailable`` (retryable) when it cannot be reached.
@@ -114,69 +112,42 @@ def extract_and_validate(
     settings = _settings(settings)
     interval = Interval(start, end)
     contract = load_contract(settings.schemas_dir, source)
-    stage = _staging_dir(settings, source, interval)
-    stage.mkdir(parents=True, exist_ok=True)
-    (stage / "result.json").unlink(missing_ok=True)
+    stage = StageWriter(settings, contract, interval, run_id)
     window = _extraction_window(settings, source, contract.location, interval)
-    clock = time.perf_counter()
-    seconds: dict[str, float] = {}
+    raw_dir = (settings.raw_dir / source / f"date={interval.days[0].isoformat()}" / f"run={_safe(run_id)}")
+    seconds = {"extract": 0.0, "validate": 0.0}
+    origins: list[str] = []
     try:
-        batch = connector_for(contract.kind)(contract, settings, window)
-        seconds["extract"] = time.perf_counter() - clock
-        raw_path = (settings.raw_dir / source / f"date={interval.days[0].isoformat()}"
-                    / f"run={_safe(run_id)}.parquet")
-        lake.write_partition(raw_path, pa.Table.from_pandas(
-            batch.frame.astype(object).astype("string"), preserve_index=False))
+        shutil.rmtree(raw_dir, ignore_errors=True)
+        batches = batches_for(contract.kind)(contract, settings, window)
         clock = time.perf_counter()
-        result = validate_batch(contract, batch, window)
-        seconds["validate"] = time.perf_counter() - clock
+        for number, batch in enumerate(batches):
+            lake.write_partition(raw_dir / f"batch-{number:05d}.parquet", _as_received(batch.frame))
+            origins.extend(o for o in batch.origins if o not in origins)
+            seconds["extract"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            stage.add(validate_batch(contract, batch, window))
+            seconds["validate"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+        clock = time.perf_counter()
+        summary = stage.finish({"source": source, "origins": origins, "seconds": seconds})
+        seconds["validate"] += time.perf_counter() - clock
     except Exception as error:
-        (stage / "error.json").write_text(json.dumps(
-            {"run_id": run_id, "error": type(error).__name__, "message": str(error)}))
+        stage.fail(error)
         raise
-    (stage / "error.json").unlink(missing_ok=True)
-    result.clean.to_parquet(stage / "clean.parquet", index=False)
-    result.quarantine.to_parquet(stage / "quarantine.parquet", index=False)
-    if result.gx_result is not None:  # for the run's GX Data Docs (pipelines.insight.data_docs)
-        (stage / "gx_validation.json").write_text(
-            json.dumps({"run_id": run_id, "result": result.gx_result}, default=str))
-    summary = {
-        "source": source, "run_id": run_id,
-        "rows_read": result.rows_read, "rows_valid": len(result.clean),
-        "rows_quarantined": len(result.quarantine),
-        "gx_success": result.gx_success, "gx_statistics": result.gx_statistics,
-        "origins": batch.origins, "seconds": seconds,
-    }
-    (stage / "result.json").write_text(json.dumps(summary, default=str))
-    log.info("%s %s: read %d, valid %d, quarantined %d", source, interval, result.rows_read,
-             len(result.clean), len(result.quarantine))
+    (stage.folder / "error.json").unlink(missing_ok=True)
+    log.info("%s %s: read %d, valid %d, quarantined %d in %d batches", source, interval,
+             summary["rows_read"], summary["rows_valid"], summary["rows_quarantined"], summary["batches"])
     return {k: summary[k] for k in ("source", "rows_read", "rows_valid", "rows_quarantined", "seconds")}
 
 
+def _as_received(frame: pd.DataFrame) -> pa.Table:
+    """The raw batch as text columns (``_row`` stays a number)."""
+    return pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns if c != ROW_COLUMN}),
+                                preserve_index=False)
+
+
 # ---------------------------------------------------------------- conform + load
-
-
-@dataclass
-class _Staged:
-    source: str
-    summary: dict[str, Any]
-    clean: pd.DataFrame
-    quarantine: pd.DataFrame
-
-
-def _read_staged(settings: Settings, source: str, interval: Interval, run_id: str):
-    stage = _staging_dir(settings, source, interval)
-    result_file = stage / "result.json"
-    if result_file.exists():
-        summary = json.loads(result_file.read_text())
-        if summary["run_id"] == run_id:
-            return _Staged(source, summary, pd.read_parquet(stage / "clean.parquet"),
-                           pd.read_parquet(stage / "quarantine.parquet"))
-    error_file = stage / "error.json"
-    if error_file.exists():
-        error = json.loads(error_file.read_text())
-        return f"{error['error']}: {error['message']}"
-    return "extract and validation did not complete in this run"
 
 
 def _load_dimensions(conn: sa.Connection, catalog: Catalog) -> None:
@@ -192,8 +163,7 @@ def _conform(source: str, clean: pd.DataFrame, catalog: Catalog, settings: Setti
     key = privacy.PrivacyPolicy(settings.pseudonym_key, settings.schemas_dir)
     builders: dict[str, Callable[[], facts.Conformed]] = {
         "case_db": lambda: facts.conform_cases(clean, catalog, key),
-        "contact_center": lambda: facts.conform_contacts(
-            clean, catalog, key, lambda a, b: _previous_contacts(conn, a, b)),
+        "contact_center": lambda: facts.conform_contacts(clean, catalog, key),
         "survey": lambda: facts.conform_survey(
             clean, catalog, key, lambda keys: _case_outcomes(conn, keys),
             taxonomy=load_taxonomy(settings.schemas_dir)),
@@ -202,15 +172,6 @@ def _conform(source: str, clean: pd.DataFrame, catalog: Catalog, settings: Setti
             clean, catalog, key, taxonomy=load_taxonomy(settings.schemas_dir)),
     }
     return builders[source]()
-
-
-def _previous_contacts(conn: sa.Connection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    query = sa.select(fact_contact.c.customer_key, fact_contact.c.service_id,
-                      fact_contact.c.start_time).where(
-        fact_contact.c.start_time >= start.to_pydatetime(), fact_contact.c.start_time < end.to_pydatetime())
-    frame = pd.DataFrame(conn.execute(query).all(), columns=["customer_key", "service_id", "start_time"])
-    frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True).astype("datetime64[us, UTC]")
-    return frame
 
 
 def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
@@ -224,18 +185,21 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
                          "over_standard": "boolean"})
 
 
-def _write_lake(settings: Settings, conformed: facts.Conformed, interval: Interval) -> None:
-    table = conformed.table
+def _write_lake(settings: Settings, engine: sa.Engine, table: str, spool: Path, interval: Interval) -> None:
+    """The lake follows the committed warehouse: day partitions are exported from it, streamed."""
+    target = FACT_TABLES[table]
     if table in PARTITIONED_FACTS:
         column = PARTITIONED_FACTS[table]
-        for day in interval.days:
-            part = conformed.rows[conformed.rows[column] == day]
-            lake.write_partition(lake.partition_path(settings.lake_dir, table, column, day),
-                                 pa.Table.from_pandas(part, preserve_index=False))
+        schema = warehouse.arrow_schema(target)
+        with engine.connect() as conn:
+            for day in interval.days:
+                rows = sa.select(target).where(target.c[column] == day).order_by(*target.columns)
+                lake.write_partition_batches(lake.partition_path(settings.lake_dir, table, column, day),
+                                             schema, warehouse.export_batches(conn, rows, schema))
         return
     # fact_case: partitioned by month received; newer versions of a case win
-    rows = conformed.rows.assign(received_month=pd.to_datetime(
-        conformed.rows["received_date"]).dt.strftime("%Y-%m"))
+    conformed = pd.read_parquet(spool)
+    rows = conformed.assign(received_month=pd.to_datetime(conformed["received_date"]).dt.strftime("%Y-%m"))
     for month, incoming in rows.groupby("received_month"):
         path = lake.partition_path(settings.lake_dir, table, "received_month", month)
         incoming = incoming.drop(columns="received_month")
@@ -248,32 +212,67 @@ def _write_lake(settings: Settings, conformed: facts.Conformed, interval: Interv
         lake.write_partition(path, pa.Table.from_pandas(incoming, preserve_index=False))
 
 
-def _load_source(conn: sa.Connection, staged: _Staged, conformed: facts.Conformed,
-                 interval: Interval, run_id: str) -> ledger.LedgerEntry:
+@dataclass
+class _Loaded:
+    entry: ledger.LedgerEntry
+    table: str
+    spool: Path
+
+
+def _conform_to_spool(conn: sa.Connection, staged: Staged, catalog: Catalog, settings: Settings,
+                      target: sa.Table, spool: Path) -> tuple[int, pd.DataFrame, pd.DataFrame | None]:
+    """Conform the staged batches one at a time into a parquet spool of the fact's columns."""
+    unmapped, redactions, rows = [], None, 0
+    with pq.ParquetWriter(spool, warehouse.arrow_schema(target), compression="zstd") as writer:
+        for clean in staged.clean_batches():
+            conformed = _conform(staged.source, clean, catalog, settings, conn)
+            writer.write_table(warehouse.to_arrow(conformed.rows, target))
+            rows += len(conformed.rows)
+            unmapped.append(conformed.unmapped)
+            redactions = privacy.combine_counts(redactions, conformed.redactions)
+    unmapped_codes = pd.concat(unmapped, ignore_index=True) if unmapped else pd.DataFrame(
+        {"code_kind": pd.Series(dtype="string"), "code": pd.Series(dtype="string"),
+         "rows": pd.Series(dtype="int64")})
+    unmapped_codes = unmapped_codes.groupby(["code_kind", "code"], as_index=False, sort=True)["rows"].sum()
+    return rows, unmapped_codes, redactions
+
+
+def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalog: Catalog,
+                 policy: privacy.PrivacyPolicy, interval: Interval, run_id: str) -> _Loaded:
     """Facts, quarantine, unmapped codes and the ledger row of one source, in one transaction."""
-    source, table = staged.source, conformed.table
+    source, table = staged.source, SOURCE_FACT[staged.source]
     target = FACT_TABLES[table]
     schema_evolution.evolve(conn, target)  # newly declared columns, added with the rows that fill them
-    rows = warehouse.to_arrow(conformed.rows, target)
+    spool = staging_dir(settings, source, interval) / f"conformed-{_safe(run_id)}.parquet"
+    rows_loaded, unmapped, redactions = _conform_to_spool(conn, staged, catalog, settings, target, spool)
+    # quarantined records keep identifiers (engineers trace them) but not free text
+    kept = policy.protect_quarantine(source, staged.quarantine)
+    staged.quarantine = kept.frame
+    redactions = privacy.combine_counts(redactions, kept.redactions)
     if table in PARTITIONED_FACTS:
-        column = target.c[PARTITIONED_FACTS[table]]
-        warehouse.replace_where(conn, target, warehouse.in_days(column, interval.days), rows)
+        conn.execute(sa.delete(target).where(warehouse.in_days(target.c[PARTITIONED_FACTS[table]],
+                                                                interval.days)))
+        if target is fact_contact:  # repeat flags need the days before: set in the warehouse
+            with warehouse.staged_parquet(conn, spool, warehouse.arrow_schema(target)) as incoming:
+                repeats.insert_contacts(conn, incoming)
+        else:
+            warehouse.insert_parquet(conn, target, spool)
     else:
-        warehouse.upsert_newer(conn, target, rows, key="case_key", version="updated_at")
+        warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")
     day = interval.days[0]
     this_partition = sa.and_(quarantine.c.source == source, quarantine.c.partition_date == day)
     warehouse.replace_where(conn, quarantine, this_partition, warehouse.to_arrow(
         staged.quarantine.assign(partition_date=day, run_id=run_id), quarantine))
     unmapped_partition = sa.and_(unmapped_code.c.source == source, unmapped_code.c.partition_date == day)
     warehouse.replace_where(conn, unmapped_code, unmapped_partition, warehouse.to_arrow(
-        conformed.unmapped.assign(source=source, partition_date=day), unmapped_code))
+        unmapped.assign(source=source, partition_date=day), unmapped_code))
     entry = ledger.LedgerEntry(
         source=source, interval_start=interval.start, interval_end=interval.end, run_id=run_id,
-        status="loaded", rows_read=int(staged.summary["rows_read"]), rows_loaded=len(conformed.rows),
-        rows_quarantined=len(staged.quarantine), rows_unmapped=int(conformed.unmapped["rows"].sum()))
+        status="loaded", rows_read=int(staged.summary["rows_read"]), rows_loaded=rows_loaded,
+        rows_quarantined=len(staged.quarantine), rows_unmapped=int(unmapped["rows"].sum()))
     ledger.record(conn, entry)
-    _record_redactions(conn, source, interval, run_id, conformed.redactions)
-    return entry
+    _record_redactions(conn, source, interval, run_id, redactions)
+    return _Loaded(entry, table, spool)
 
 
 def _record_redactions(conn: sa.Connection, source: str, interval: Interval, run_id: str,
@@ -304,7 +303,7 @@ def conform_and_load(
         _load_dimensions(conn, catalog)
     report: dict[str, Any] = {"loaded": {}, "failed": {}}
     for source in source_names(settings):
-        staged = _read_staged(settings, source, interval, run_id)
+        staged = read_staged(settings, source, interval, run_id)
         if not isinstance(staged, str):
             staged = _schema_drift(engine, source) or staged
         with engine.begin() as conn:
@@ -314,18 +313,17 @@ def conform_and_load(
                     ledger.record(conn, ledger.LedgerEntry(
                         source, interval.start, interval.end, run_id, "failed", 0, 0, 0, 0, staged))
                 continue
-            conformed = _conform(source, staged.clean, catalog, settings, conn)
-            # quarantined records keep identifiers (engineers trace them) but not free text
-            kept = policy.protect_quarantine(source, staged.quarantine)
-            staged.quarantine = kept.frame
-            conformed.redactions = privacy.combine_counts(conformed.redactions, kept.redactions)
-            entry = _load_source(conn, staged, conformed, interval, run_id)
+            loaded = _load_source(conn, settings, staged, catalog, policy, interval, run_id)
         # The lake follows the committed warehouse: a lake partition means its load committed
         # (a first load killed midway is therefore extracted whole again on the rerun).
-        _write_lake(settings, conformed, interval)
+        try:
+            _write_lake(settings, engine, loaded.table, loaded.spool, interval)
+        finally:
+            loaded.spool.unlink(missing_ok=True)
         lake.write_partition(
             lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
             pa.Table.from_pandas(staged.quarantine, preserve_index=False))
+        entry = loaded.entry
         report["loaded"][source] = {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
                                     "rows_quarantined": entry.rows_quarantined,
                                     "rows_unmapped": entry.rows_unmapped}

@@ -292,6 +292,9 @@ def _quarantine_frame(contract: Contract, frame: pd.DataFrame, failures: list[_F
             "reason": "; ".join(f.reason for f in found),
             "record": json.dumps(record, default=str, sort_keys=True),
         })
-    return pd.DataFrame(rows, columns=QUARANTINE_COLUMNS).astype(
-        {"source": "string", "origin": "string", "row_number": "Int64", "failed_check": "string",
-         "column_name": "string", "reason": "string", "record": "string"})
+    return pd.DataFrame(rows, columns=QUARANTINE_COLUMNS).astype(quarantine_types())
+
+
+def quarantine_types() -> dict[str, str]:
+    return {"source": "string", "origin": "string", "row_number": "Int64", "failed_check": "string",
+            "column_name": "string", "reason": "string", "record": "string"}

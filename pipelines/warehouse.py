@@ -10,7 +10,9 @@ transaction, so a failure (or a killed process) leaves the previous state.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import tempfile
 import uuid
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import bi, schema_evolution
@@ -146,21 +149,85 @@ def staged(conn: sa.Connection, rows: pa.Table) -> Iterator[sa.TableClause]:
     temp.drop(conn)  # not on error: the aborted transaction drops it
 
 
-def copy_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
-    """Stream ``rows`` into a PostgreSQL table with ``COPY ... FROM STDIN``, in the open transaction."""
+def copy_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table | Iterable[pa.RecordBatch]) -> int:
+    """Stream rows into a PostgreSQL table with ``COPY ... FROM STDIN``, in the open transaction."""
+    batches = iter(rows.to_batches(max_chunksize=COPY_CHUNK_ROWS) if isinstance(rows, pa.Table) else rows)
+    first = next(batches, None)
+    if first is None:
+        return 0
     preparer = conn.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(n) for n in rows.schema.names)
+    columns = ", ".join(preparer.quote(n) for n in first.schema.names)
     statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        with cursor.copy(statement) as copy:
-            for batch in rows.to_batches(max_chunksize=COPY_CHUNK_ROWS):
-                sink = pa.BufferOutputStream()
-                pa_csv.write_csv(batch, sink, _CSV_OPTIONS)
-                copy.write(memoryview(sink.getvalue()))
-    finally:
-        cursor.close()
-    return rows.num_rows
+    copied = 0
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for batch in itertools.chain([first], batches):
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(batch, sink, _CSV_OPTIONS)
+            copy.write(memoryview(sink.getvalue()))
+            copied += batch.num_rows
+    return copied
+
+
+def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(path).iter_batches(batch_size=COPY_CHUNK_ROWS)
+
+
+@contextmanager
+def staged_parquet(conn: sa.Connection, path: Path, schema: pa.Schema) -> Iterator[sa.FromClause]:
+    """A parquet file readable as a relation inside this transaction, without holding it in memory.
+
+    DuckDB scans the file itself; PostgreSQL gets a temporary table filled by COPY.
+    """
+    require_supported(conn)
+    if conn.dialect.name == "duckdb":
+        yield sa.func.read_parquet(str(path)).table_valued(*schema.names).alias("incoming")
+        return
+    name = f"incoming_{uuid.uuid4().hex[:12]}"
+    temp = sa.Table(name, sa.MetaData(), *[sa.Column(f.name, _sa_type(f.type)) for f in schema],
+                    prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+    temp.create(conn)
+    copy_rows(conn, temp, parquet_batches(path))
+    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(temp)}"))
+    yield temp
+    temp.drop(conn)
+
+
+def insert_parquet(conn: sa.Connection, table: sa.Table, path: Path) -> int:
+    """Bulk-insert a parquet file of the table's columns, batch by batch (COPY) or as a scan (DuckDB)."""
+    if conn.dialect.name == "postgresql":
+        return copy_rows(conn, table, parquet_batches(path))
+    names = pq.read_schema(path).names
+    incoming = sa.func.read_parquet(str(path)).table_valued(*names).alias("incoming")
+    result = conn.execute(sa.insert(table).from_select(names, sa.select(*[incoming.c[n] for n in names]))
+                          .execution_options(preserve_rowcount=True))
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else pq.read_metadata(
+        path).num_rows
+
+
+def export_batches(conn: sa.Connection, query: sa.Select, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The query's rows as Arrow batches of ``schema``, streamed (DuckDB's Arrow reader; COPY TO)."""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "duckdb":
+        reader = conn.connection.driver_connection.execute(sql).to_arrow_reader(COPY_CHUNK_ROWS)
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+        return
+    with tempfile.TemporaryDirectory(prefix="xoflow-export-") as folder:
+        spool = Path(folder) / "rows.csv"
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            with spool.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+                for chunk in copy:
+                    out.write(chunk)
+        finally:
+            cursor.close()
+        reader = pa_csv.open_csv(spool, read_options=pa_csv.ReadOptions(
+            column_names=schema.names, use_threads=False), convert_options=pa_csv.ConvertOptions(
+            column_types={f.name: f.type for f in schema}, true_values=["t"], false_values=["f"],
+            strings_can_be_null=True, quoted_strings_can_be_null=False))
+        for batch in reader:
+            yield batch
 
 
 def _sa_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:

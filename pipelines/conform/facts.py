@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pandas as pd
 
@@ -20,8 +19,6 @@ from pipelines.conform.catalog import UNMAPPED, Catalog
 from pipelines.insight.text import ThemeTaxonomy, text_signals
 from pipelines.model import A11_ITEMS
 from pipelines.privacy import PrivacyPolicy, policy_for
-
-REPEAT_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -77,11 +74,8 @@ def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolic
                      protected.redactions)
 
 
-def conform_contacts(
-    clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy,
-    previous_contacts: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame],
-) -> Conformed:
-    """``previous_contacts(start, end)`` gives customer_key, service_id, start_time already loaded."""
+def conform_contacts(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy) -> Conformed:
+    """The repeat flag is left empty: the warehouse sets it on insert (``conform.repeats``)."""
     protected = policy_for(key).protect("contact_center", clean)
     clean = protected.frame
     service = catalog.map_codes(clean["queue"], "queue")
@@ -107,28 +101,9 @@ def conform_contacts(
         "transferred": clean["transferred"],
         "abandoned": clean["abandoned"],
     })
-    rows["repeat_within_7d"] = _repeat_flags(rows, previous_contacts)
+    rows["repeat_within_7d"] = pd.Series(pd.NA, index=rows.index, dtype="boolean")
     rows["notes"] = clean["notes"] if "notes" in clean else pd.Series(pd.NA, index=rows.index, dtype="string")
     return Conformed("fact_contact", rows, _unmapped(clean["queue"], service, "queue"), protected.redactions)
-
-
-def _repeat_flags(rows: pd.DataFrame, previous_contacts) -> pd.Series:
-    """A contact repeats when the same customer contacted about the same service in the 7 days before."""
-    if rows.empty:
-        return pd.Series(dtype="boolean")
-    first = rows["start_time"].min()
-    history = previous_contacts(first - REPEAT_WINDOW, first)
-    both = pd.concat([
-        history[["customer_key", "service_id", "start_time"]].assign(_current=False),
-        rows[["customer_key", "service_id", "start_time"]].assign(_current=True),
-    ], ignore_index=False)
-    both = both.reset_index(names="_index").sort_values(
-        ["customer_key", "service_id", "start_time", "_current", "_index"], kind="stable")
-    previous = both.groupby(["customer_key", "service_id"], sort=False)["start_time"].shift()
-    repeat = previous.notna() & (both["start_time"] - previous <= REPEAT_WINDOW)
-    current = both["_current"].to_numpy()
-    flags = pd.Series(repeat.to_numpy()[current], index=both["_index"].to_numpy()[current])
-    return flags.reindex(rows.index).astype("boolean")
 
 
 def conform_survey(

@@ -31,16 +31,10 @@ def contacts(customers, queues, times, reasons=None):
     })
 
 
-def no_history(start, end):
-    return pd.DataFrame({"customer_key": pd.Series(dtype="string"),
-                         "service_id": pd.Series(dtype="string"),
-                         "start_time": pd.Series(dtype="datetime64[us, UTC]")})
-
-
 def test_unknown_queue_is_loaded_as_unmapped_and_reported(catalog):
     clean = contacts(["C1", "C2", "C3"], ["NATZ", "LEGACY", "legacy"],
                      ["2026-03-01T09:00Z", "2026-03-01T10:00Z", "2026-03-01T11:00Z"])
-    out = facts.conform_contacts(clean, catalog, KEY, no_history)
+    out = facts.conform_contacts(clean, catalog, KEY)
     assert list(out.rows["service_id"]) == ["naturalization", UNMAPPED, UNMAPPED]
     assert out.unmapped.to_dict("records") == [
         {"code_kind": "queue", "code": "LEGACY", "rows": 1},
@@ -49,29 +43,15 @@ def test_unknown_queue_is_loaded_as_unmapped_and_reported(catalog):
 
 def test_contact_reason_maps_to_the_stage_of_the_services_journey(catalog):
     clean = contacts(["C1", "C2"], ["NATZ", "CARD"], ["2026-03-01T09:00Z"] * 2, ["decision", "decision"])
-    out = facts.conform_contacts(clean, catalog, KEY, no_history)
+    out = facts.conform_contacts(clean, catalog, KEY)
     assert list(out.rows["stage"]) == ["decision", "receive"]
-
-
-def test_repeat_within_7_days_counts_history_and_same_day(catalog):
-    clean = contacts(["C1", "C1", "C2", "C3"], ["NATZ", "NATZ", "NATZ", "NATZ"],
-                     ["2026-03-08T09:00Z", "2026-03-08T12:00Z", "2026-03-08T09:00Z", "2026-03-08T09:00Z"])
-    from pipelines.privacy import pseudonymise
-    c2, c3 = pseudonymise(pd.Series(["C2", "C3"]), KEY, "customer")
-
-    def history(start, end):
-        return pd.DataFrame({"customer_key": [c2, c3], "service_id": ["naturalization"] * 2,
-                             "start_time": stamps("2026-03-02T10:00Z", "2026-02-28T10:00Z")})
-    out = facts.conform_contacts(clean, catalog, KEY, history)
-    # C1: first not a repeat, second is; C2 called 6 days before; C3 called 8 days before
-    assert list(out.rows["repeat_within_7d"]) == [False, True, True, False]
 
 
 def test_identifiers_are_pseudonymised_consistently_across_sources(catalog):
     clean = contacts(["C00000001"], ["NATZ"], ["2026-03-01T09:00Z"])
     clean["case_number"] = ["FBA0000000001"]
-    out = facts.conform_contacts(clean, catalog, KEY, no_history)
-    other = facts.conform_contacts(clean, catalog, "another-key", no_history)
+    out = facts.conform_contacts(clean, catalog, KEY)
+    other = facts.conform_contacts(clean, catalog, "another-key")
     row = out.rows.iloc[0]
     assert "C00000001" not in row.to_string() and "FBA0000000001" not in row.to_string()
     assert row["case_key"] != other.rows.iloc[0]["case_key"]

@@ -1,0 +1,45 @@
+"""Repeat contacts: the same customer contacting about the same service within 7 days.
+
+Computed in the warehouse as the day's contacts are inserted, over the day's rows and
+the 7 days before it, so neither the day nor its history has to be held in memory.
+A contact is a repeat when the customer's previous contact about the service started
+at most 7 days earlier; ties on start time are ordered history first, then by key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from pipelines.model import fact_contact
+
+REPEAT_WINDOW = timedelta(days=7)
+FLAG = "repeat_within_7d"
+
+
+def insert_contacts(conn: sa.Connection, incoming: sa.FromClause) -> int:
+    """Insert ``incoming`` (fact_contact's columns, flag empty) into fact_contact with the flag set."""
+    first = conn.execute(sa.select(sa.func.min(incoming.c.start_time))).scalar()
+    if first is None:
+        return 0
+    keys = ("customer_key", "service_id", "start_time", "contact_key")
+    history = sa.select(*[fact_contact.c[k] for k in keys], sa.literal(0).label("current")).where(
+        fact_contact.c.start_time >= first - REPEAT_WINDOW, fact_contact.c.start_time < first)
+    current = sa.select(*[incoming.c[k] for k in keys], sa.literal(1).label("current"))
+    keyed = sa.union_all(history, current).subquery("keyed")
+    previous = sa.func.lag(keyed.c.start_time).over(
+        partition_by=[keyed.c.customer_key, keyed.c.service_id],
+        order_by=[keyed.c.start_time, keyed.c.current, keyed.c.contact_key])
+    ordered = sa.select(keyed.c.contact_key, keyed.c.customer_key, keyed.c.start_time,
+                        keyed.c.current, previous.label("previous")).subquery("ordered")
+    flagged = sa.select(ordered.c.contact_key, sa.case(
+        (sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
+                 ordered.c.previous >= ordered.c.start_time - REPEAT_WINDOW), sa.true()),
+        else_=sa.false()).label(FLAG)).where(ordered.c.current == 1).subquery("flagged")
+    names = [c.name for c in fact_contact.columns]
+    select = sa.select(*[flagged.c[FLAG] if n == FLAG else incoming.c[n] for n in names]).select_from(
+        incoming.join(flagged, flagged.c.contact_key == incoming.c.contact_key))
+    result = conn.execute(sa.insert(fact_contact).from_select(names, select).execution_options(
+        preserve_rowcount=True))
+    return result.rowcount
