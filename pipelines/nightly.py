@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import lake, ledger, marts, privacy, schema_evolution, warehouse
+from pipelines import lake, ledger, marts, privacy, schema_evolution, sources, warehouse
 from pipelines.conform import dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
@@ -119,7 +119,7 @@ def extract_and_validate(
     origins: list[str] = []
     try:
         shutil.rmtree(raw_dir, ignore_errors=True)
-        batches = batches_for(contract.kind)(contract, settings, window)
+        batches = batches_for(contract.kind)(contract, settings, window, batch_rows=sources.BATCH_ROWS)
         clock = time.perf_counter()
         for number, batch in enumerate(batches):
             lake.write_partition(raw_dir / f"batch-{number:05d}.parquet", _as_received(batch.frame))

@@ -139,7 +139,7 @@ def _repeated_keys(files: list[Path], key: list[str]) -> pa.Table:
         columns = ", ".join(f'"{c}"' for c in key)
         return con.execute(
             f"SELECT {columns} FROM read_parquet(?) GROUP BY ALL HAVING count(*) > 1",
-            [[str(f) for f in files]]).fetch_arrow_table()
+            [[str(f) for f in files]]).to_arrow_table()
 
 
 def _key_text(table: pa.Table, key: list[str]) -> pa.Array:

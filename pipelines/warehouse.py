@@ -208,7 +208,7 @@ def export_batches(conn: sa.Connection, query: sa.Select, schema: pa.Schema) -> 
     """The query's rows as Arrow batches of ``schema``, streamed (DuckDB's Arrow reader; COPY TO)."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     if conn.dialect.name == "duckdb":
-        reader = conn.connection.driver_connection.execute(sql).to_arrow_reader(COPY_CHUNK_ROWS)
+        reader = conn.connection.driver_connection.sql(sql).to_arrow_reader(COPY_CHUNK_ROWS)
         for batch in reader:
             yield pa.RecordBatch.from_arrays(
                 [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
