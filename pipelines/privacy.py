@@ -428,9 +428,13 @@ def no_redactions() -> pd.DataFrame:
 
 
 def combine_counts(*counts: pd.DataFrame | None) -> pd.DataFrame:
-    """Several batches of redaction counts as one."""
+    """Several batches of redaction counts as one: counts of the same column, zone and type add up."""
     frames = [c for c in counts if c is not None and len(c)]
-    return pd.concat(frames, ignore_index=True) if frames else no_redactions()
+    if not frames:
+        return no_redactions()
+    keys = ["column_name", "zone", "pii_type"]
+    summed = pd.concat(frames, ignore_index=True).groupby(keys, as_index=False, sort=False, dropna=False).sum()
+    return summed[REDACTION_COLUMNS].astype(no_redactions().dtypes.to_dict())
 
 
 class PrivacyPolicy:
