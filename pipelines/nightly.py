@@ -223,7 +223,7 @@ def _conform_to_spool(conn: sa.Connection, staged: Staged, catalog: Catalog, set
                       target: sa.Table, spool: Path) -> tuple[int, pd.DataFrame, pd.DataFrame | None]:
     """Conform the staged batches one at a time into a parquet spool of the fact's columns."""
     unmapped, redactions, rows = [], None, 0
-    with pq.ParquetWriter(spool, warehouse.arrow_schema(target), compression="zstd") as writer:
+    with pq.ParquetWriter(spool, warehouse.arrow_schema(target), compression="lz4") as writer:
         for clean in staged.clean_batches():
             conformed = _conform(staged.source, clean, catalog, settings, conn)
             writer.write_table(warehouse.to_arrow(conformed.rows, target))

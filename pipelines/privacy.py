@@ -433,7 +433,8 @@ def combine_counts(*counts: pd.DataFrame | None) -> pd.DataFrame:
     if not frames:
         return no_redactions()
     keys = ["column_name", "zone", "pii_type"]
-    summed = pd.concat(frames, ignore_index=True).groupby(keys, as_index=False, sort=False, dropna=False).sum()
+    every = pd.concat(frames, ignore_index=True)
+    summed = every.groupby(keys, as_index=False, sort=False, dropna=False).sum()
     return summed[REDACTION_COLUMNS].astype(no_redactions().dtypes.to_dict())
 
 

@@ -10,6 +10,7 @@ quarantined twice, like GX's unique check does inside one batch.
 
 from __future__ import annotations
 
+import math
 import shutil
 from datetime import UTC, date, datetime, timedelta
 
@@ -78,7 +79,10 @@ def both(tmp_path_factory):
 def test_small_batches_load_the_same_warehouse(both):
     whole, small = both
     staged = staging.staging_dir(small, "contact_center", Interval.for_day(DAY1))
-    assert len(list(staged.glob("clean-*.parquet"))) > 10  # really in many batches
+    contacts = small.landing_dir / "contact_center" / f"contacts_{DAY1.isoformat()}.csv"
+    rows = len(contacts.read_text().splitlines()) - 1
+    assert rows > 3 * SMALL_BATCH
+    assert len(list(staged.glob("clean-*.parquet"))) == math.ceil(rows / SMALL_BATCH)
     assert len(list(staging.staging_dir(whole, "contact_center", Interval.for_day(DAY1))
                     .glob("clean-*.parquet"))) == 1
     expected, found = dump(whole), dump(small)

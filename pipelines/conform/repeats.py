@@ -23,23 +23,24 @@ def insert_contacts(conn: sa.Connection, incoming: sa.FromClause) -> int:
     first = conn.execute(sa.select(sa.func.min(incoming.c.start_time))).scalar()
     if first is None:
         return 0
+    names = [c.name for c in fact_contact.columns]
     keys = ("customer_key", "service_id", "start_time", "contact_key")
-    history = sa.select(*[fact_contact.c[k] for k in keys], sa.literal(0).label("current")).where(
+    # the day's rows whole, the history's only by the keys the window needs: no join afterwards
+    current = sa.select(*[incoming.c[n] for n in names], sa.literal(1).label("current"))
+    history = sa.select(*[fact_contact.c[n] if n in keys else sa.cast(sa.null(), fact_contact.c[n].type)
+                          .label(n) for n in names], sa.literal(0).label("current")).where(
         fact_contact.c.start_time >= first - REPEAT_WINDOW, fact_contact.c.start_time < first)
-    current = sa.select(*[incoming.c[k] for k in keys], sa.literal(1).label("current"))
-    keyed = sa.union_all(history, current).subquery("keyed")
+    keyed = sa.union_all(current, history).subquery("keyed")
     previous = sa.func.lag(keyed.c.start_time).over(
         partition_by=[keyed.c.customer_key, keyed.c.service_id],
         order_by=[keyed.c.start_time, keyed.c.current, keyed.c.contact_key])
-    ordered = sa.select(keyed.c.contact_key, keyed.c.customer_key, keyed.c.start_time,
-                        keyed.c.current, previous.label("previous")).subquery("ordered")
-    flagged = sa.select(ordered.c.contact_key, sa.case(
-        (sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
-                 ordered.c.previous >= ordered.c.start_time - REPEAT_WINDOW), sa.true()),
-        else_=sa.false()).label(FLAG)).where(ordered.c.current == 1).subquery("flagged")
-    names = [c.name for c in fact_contact.columns]
-    select = sa.select(*[flagged.c[FLAG] if n == FLAG else incoming.c[n] for n in names]).select_from(
-        incoming.join(flagged, flagged.c.contact_key == incoming.c.contact_key))
+    ordered = sa.select(*[keyed.c[n] for n in names if n != FLAG], keyed.c.current,
+                        previous.label("previous")).subquery("ordered")
+    repeat = sa.case((sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
+                              ordered.c.previous >= ordered.c.start_time - REPEAT_WINDOW), sa.true()),
+                     else_=sa.false())
+    select = sa.select(*[repeat.label(FLAG) if n == FLAG else ordered.c[n] for n in names]).where(
+        ordered.c.current == 1)
     result = conn.execute(sa.insert(fact_contact).from_select(names, select).execution_options(
         preserve_rowcount=True))
     return result.rowcount

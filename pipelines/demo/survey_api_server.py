@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hmac
 import json
 import logging
@@ -52,6 +53,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
 import yaml
 
 from pipelines.settings import Settings
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 5000
+MATCHING_CACHE = 64  # date ranges whose matching submissions are kept listed
 RESPONSES_PATH = re.compile(r"^/forms/(?P<form>[A-Za-z0-9_-]+)/responses/?$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -85,27 +88,57 @@ class StoreNotReady(RuntimeError):
 
 
 class ResponseStore:
-    """Submissions by form, ordered by id, re-read when the file changes."""
+    """Submissions by form, ordered by id, re-read when the file changes.
+
+    The submissions matching a date range are listed once per range and kept (not
+    once per page request): paging through a range is then linear in its size.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._signature: tuple[int, int] | None = None
         self._by_form: dict[str, list[tuple[date | None, dict[str, Any]]]] = {}
+        self._matching: dict[tuple[str, date | None, date | None], list[dict[str, Any]]] = {}
 
     def by_form(self) -> dict[str, list[tuple[date | None, dict[str, Any]]]]:
         """``{form: [(UTC date of created_at, submission), ...]}`` as of the file's last change."""
         with self._lock:
-            try:
-                stat = self.path.stat()
-            except FileNotFoundError:
-                self._signature, self._by_form = None, {}
-                return self._by_form
-            signature = (stat.st_mtime_ns, stat.st_size)
-            if signature != self._signature:
-                self._by_form = self._load()
-                self._signature = signature
+            return self._current()
+
+    def matching(self, form: str, start: date | None, end: date | None) -> list[dict[str, Any]]:
+        """The form's submissions whose ``created_at`` day lies in [start, end], by id."""
+        with self._lock:
+            by_form = self._current()
+            key = (form, start, end)
+            found = self._matching.get(key)
+            if found is None:
+                if len(self._matching) >= MATCHING_CACHE:
+                    self._matching.clear()
+                found = self._matching[key] = [
+                    item for day, item in by_form.get(form, []) if _covers(start, end, day)
+                ]
+            return found
+
+    def _current(self) -> dict[str, list[tuple[date | None, dict[str, Any]]]]:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._signature, self._by_form, self._matching = None, {}, {}
             return self._by_form
+        signature = (stat.st_mtime_ns, stat.st_size)
+        if signature != self._signature:
+            # Reading builds a container per submission, all kept and none cyclic: without
+            # the cyclic collector's repeated walks over them the read takes half the time.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self._by_form = self._load()
+            finally:
+                if collecting:
+                    gc.enable()
+            self._signature, self._matching = signature, {}
+        return self._by_form
 
     def _load(self) -> dict[str, list[tuple[date | None, dict[str, Any]]]]:
         try:
@@ -219,7 +252,7 @@ class SurveyApiServer:
             self._requests_served += 1
             return self._requests_served
 
-    def answer(self, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any], dict]:
+    def answer(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes, dict]:
         """``(status, JSON body, extra headers)`` for one GET."""
         number = self._count(path)
         if self.delay_seconds:
@@ -235,30 +268,32 @@ class SurveyApiServer:
         route = RESPONSES_PATH.match(parts.path)
         if route is None:
             return 404, _errors(404, "no such endpoint"), {}
+        form = route["form"]
         try:
-            by_form = self.store.by_form()
+            self.store.by_form()
         except StoreNotReady as exc:
             return 503, _errors(503, str(exc)), {"Retry-After": "1"}
-        form = route["form"]
         if self.forms is not None and form not in self.forms:
             return 404, _errors(404, f"form {form} not found"), {}
         try:
             query = _Query.parse(parts.query)
         except ValueError as exc:
             return 400, _errors(400, str(exc)), {}
-        return 200, self._page(parts.path, by_form.get(form, []), query), {}
+        try:
+            matching = self.store.matching(form, query.start, query.end)
+        except StoreNotReady as exc:  # replaced again between the two reads
+            return 503, _errors(503, str(exc)), {"Retry-After": "1"}
+        return 200, self._page(parts.path, matching, query), {}
 
-    def _page(
-        self, path: str, submissions: list[tuple[date | None, dict[str, Any]]], query: _Query
-    ) -> dict[str, Any]:
-        matching = [item for day, item in submissions if query.covers(day)]
+    def _page(self, path: str, matching: list[dict[str, Any]], query: _Query) -> bytes:
+        """The page as JSON (encoded in one call: the page, not the store, is what costs)."""
         total_pages = max(1, math.ceil(len(matching) / query.size))
         first = (query.number - 1) * query.size
 
         def link(number: int) -> str:
             return f"{self.url}{path}?{urlencode(query.params(number))}"
 
-        return {
+        return _dumps({
             "data": matching[first : first + query.size],
             "links": {
                 "self": link(query.number),
@@ -273,7 +308,7 @@ class SurveyApiServer:
                 "total_pages": total_pages,
                 "total_count": len(matching),
             },
-        }
+        })
 
 
 class _Query:
@@ -291,13 +326,6 @@ class _Query:
         return cls(number, size, _day(values.get("start_date"), "start_date"),
                    _day(values.get("end_date"), "end_date"))
 
-    def covers(self, day: date | None) -> bool:
-        if self.start is None and self.end is None:
-            return True
-        if day is None:
-            return False
-        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
-
     def params(self, number: int) -> dict[str, str]:
         params = {"page[number]": str(number), "page[size]": str(self.size)}
         if self.start is not None:
@@ -314,8 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         api: SurveyApiServer = self.server.api  # type: ignore[attr-defined]
-        status, body, headers = api.answer(self.path, self.headers)
-        payload = json.dumps(body).encode()
+        status, payload, headers = api.answer(self.path, self.headers)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -333,9 +360,26 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("survey API %s: " + format, self.address_string(), *args)
 
 
-def _errors(status: int, detail: str) -> dict[str, Any]:
-    return {"errors": [{"status": str(status), "title": HTTPStatus(status).phrase,
-                        "detail": detail}]}
+def _errors(status: int, detail: str) -> bytes:
+    return _dumps({"errors": [{"status": str(status), "title": HTTPStatus(status).phrase,
+                               "detail": detail}]})
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON bytes: orjson's (fast), or the standard library's for what orjson refuses (huge integers)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _covers(start: date | None, end: date | None, day: date | None) -> bool:
+    """Whether a ``created_at`` day lies in the inclusive range (no range: every submission)."""
+    if start is None and end is None:
+        return True
+    if day is None:
+        return False
+    return (start is None or day >= start) and (end is None or day <= end)
 
 
 def _positive(text: str | None, name: str, default: int) -> int:

@@ -33,7 +33,7 @@ class SourceAuthError(RuntimeError):
 
 @dataclass
 class RawBatch:
-    """Records as received: every value is ``str`` or ``None``.
+    """Records as received: every value is text or missing (``str``/``None``, or ``string[pyarrow]``).
 
     ``frame`` holds the source's own column names (before any contract rename)
     plus ``_origin`` (file name, table or page URL without secrets) and ``_row``

@@ -23,14 +23,22 @@ or ``_origin``. ``_origin`` is the page's path and query; ``_row`` the 1-based p
 of the submission in that page.
 
 Options (``ApiOptions``) come from the contract's location (same names) or, in tests,
-from the caller: page size, timeout, attempts and backoff.
+from the caller: page size (default the API's maximum, 5000: fewest round trips),
+timeout, attempts and backoff.
+
+``extract_batches`` streams: pages are gathered into ``RawBatch``es of at most
+``batch_rows`` submissions (a page may straddle two batches), so memory holds one page
+and one batch. A page is parsed with the standard library's C decoder and turned into
+columns an attribute at a time (``record_columns``), then into Arrow text; the cyclic
+garbage collector is paused over each page, whose objects are freed by reference count.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
+import pyarrow as pa
 import yaml
 from tenacity import (
     RetryCallState,
@@ -51,8 +60,18 @@ from tenacity import (
 from pipelines.contracts import Contract, ContractError
 from pipelines.interval import Interval
 from pipelines.settings import Settings
-from pipelines.sources import RawBatch, SourceAuthError, SourceUnavailable
-from pipelines.sources._common import TextColumns, as_text, source_column_names
+from pipelines.sources import BATCH_ROWS, RawBatch, SourceAuthError, SourceUnavailable
+from pipelines.sources._common import (
+    ARROW_TEXT,
+    UNBOUNDED,
+    TextBatches,
+    as_text,
+    collector_paused,
+    one_batch,
+    record_columns,
+    source_column_names,
+    text_array,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +87,7 @@ TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProt
 class ApiOptions:
     """How hard and how fast to ask the API; tests shrink the waits."""
 
-    page_size: int = 1000
+    page_size: int = MAX_PAGE_SIZE  # the API's cap: fewest round trips
     timeout_seconds: float = 30.0
     attempts: int = 5
     backoff_seconds: float = 1.0
@@ -98,9 +117,16 @@ class _RetryableStatus(Exception):
 
 
 def extract(contract: Contract, settings: Settings, interval: Interval) -> RawBatch:
-    """Every form's submissions created within the interval, flattened to text."""
-    return extract_responses(
-        contract, settings, interval, ApiOptions.from_location(contract.location)
+    """Every form's submissions created within the interval, flattened to text, in one batch."""
+    return one_batch(contract.source, extract_batches(contract, settings, interval, batch_rows=UNBOUNDED))
+
+
+def extract_batches(
+    contract: Contract, settings: Settings, interval: Interval, batch_rows: int = BATCH_ROWS
+) -> Iterator[RawBatch]:
+    """``extract`` as batches of at most ``batch_rows`` submissions, read page by page."""
+    return response_batches(
+        contract, settings, interval, ApiOptions.from_location(contract.location), batch_rows
     )
 
 
@@ -108,6 +134,21 @@ def extract_responses(
     contract: Contract, settings: Settings, interval: Interval, options: ApiOptions
 ) -> RawBatch:
     """``extract`` with explicit options (page size, timeout, retry policy)."""
+    return one_batch(contract.source, response_batches(contract, settings, interval, options, UNBOUNDED))
+
+
+def response_batches(
+    contract: Contract,
+    settings: Settings,
+    interval: Interval,
+    options: ApiOptions,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[RawBatch]:
+    """The submissions in batches: pages are gathered until ``batch_rows`` (a page may be split).
+
+    Memory holds one page of parsed JSON and one batch of Arrow text, whatever the
+    day's size, plus the ids already seen of the form being read (to drop repeats).
+    """
     key = settings.survey_api_key
     if not key:
         raise SourceAuthError(f"{contract.source}: no survey API key; set {KEY_SETTING}")
@@ -116,10 +157,9 @@ def extract_responses(
     first_day = interval.days[0] - timedelta(days=options.date_margin_days)
     last_day = interval.days[-1] + timedelta(days=options.date_margin_days)
 
-    columns = TextColumns(source_column_names(contract))
-    origins: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    outside = repeated = undated = 0
+    batches = TextBatches(contract.source, source_column_names(contract), batch_rows)
+    counts = _Counts()
+    pages = 0
     with httpx.Client(
         headers={"x-api-key": key, "accept": "application/json"},
         timeout=options.timeout_seconds,
@@ -132,27 +172,35 @@ def extract_responses(
                 "page[number]": 1,
                 "page[size]": options.page_size,
             }
-            for origin, submissions in api.pages(client, f"/forms/{form}/responses", query):
-                origins.append(origin)
-                for position, submission in enumerate(submissions, start=1):
-                    row = _flatten(contract.source, form, submission, origin, position)
-                    created = _timestamp(row.get("created_at"))
-                    if created is None:
-                        undated += 1
-                    elif not interval.start <= created < interval.end:
-                        outside += 1
-                        continue
-                    if (form, row["id"]) in seen:
-                        repeated += 1
-                        continue
-                    seen.add((form, row["id"]))
-                    columns.add_record(row, origin=origin, row=position)
+            seen: set[str] = set()  # ids are per form: a repeat can only come from the same form
+
+            def columns_of(origin: str, submissions: list[Any], form: str = form,
+                           seen: set[str] = seen) -> tuple[dict[str, Any], list[int]]:
+                return _page_columns(contract.source, form, submissions, origin, interval, seen, counts)
+
+            for origin, (columns, rows) in api.pages(client, f"/forms/{form}/responses", query,
+                                                     columns_of):
+                pages += 1
+                if rows:
+                    yield from batches.add(columns, origin=origin, rows=rows)
+                else:
+                    batches.note(origin)
+    yield from batches.finish()
     log.info(
-        "%s: %d submissions in %s from %d pages (%d outside the interval, %d repeated, "
-        "%d without a readable created_at)",
-        contract.source, len(columns), interval, len(origins), outside, repeated, undated,
+        "%s: %d submissions in %s from %d pages in %d batches (%d outside the interval, "
+        "%d repeated, %d without a readable created_at)",
+        contract.source, batches.rows, interval, pages, batches.batches, counts.outside,
+        counts.repeated, counts.undated,
     )
-    return RawBatch(source=contract.source, frame=columns.frame(), origins=origins)
+
+
+@dataclass
+class _Counts:
+    """Submissions the API sent that the batch leaves out (or keeps undated), for the log."""
+
+    outside: int = 0
+    repeated: int = 0
+    undated: int = 0
 
 
 def survey_forms(contract: Contract, settings: Settings) -> list[str]:
@@ -191,17 +239,29 @@ class _Api:
         self.safe_base = self.safe(base_url)
 
     def pages(
-        self, client: httpx.Client, path: str, query: dict[str, Any]
-    ) -> Iterator[tuple[str, list[Any]]]:
-        """``(origin, submissions)`` per page, following ``links.next`` on the same host."""
+        self,
+        client: httpx.Client,
+        path: str,
+        query: dict[str, Any],
+        convert: Callable[[str, list[Any]], Any] = lambda origin, data: data,
+    ) -> Iterator[tuple[str, Any]]:
+        """``(origin, convert(origin, submissions))`` per page, following ``links.next`` on the same host.
+
+        The page is parsed and converted with the cyclic garbage collector paused, and
+        nothing of the parsed JSON outlives that: its tens of thousands of containers are
+        freed by reference count instead of being walked (and promoted) by collections.
+        """
         url = f"{self.base_url}{path}?{urlencode(query)}"
         visited: set[str] = set()
         while True:
             visited.add(url)
             response = self.get(client, url)
             origin = self.origin(str(response.url))
-            data, next_url, current, total = self.parse_page(response, origin)
-            yield origin, data
+            with collector_paused():
+                data, next_url, current, total = self.parse_page(response, origin)
+                converted = convert(origin, data)
+                del data
+            yield origin, converted
             if not next_url:
                 if current < total:
                     raise ContractError(
@@ -275,7 +335,7 @@ class _Api:
     ) -> tuple[list[Any], str | None, int, int]:
         """``(data, links.next, meta.current_page, meta.total_pages)`` of a JSON:API page."""
         try:
-            body = response.json()
+            body = json.loads(response.content)
             data = body["data"]
             next_url = (body.get("links") or {}).get("next")
             current = int(body["meta"]["current_page"])
@@ -334,18 +394,53 @@ class _Api:
         return parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
 
 
-def _flatten(
-    source: str, form: str, submission: Any, origin: str, position: int
-) -> dict[str, str | None]:
-    """``id``, ``form_uuid`` and every attribute of one submission, as text."""
-    if not isinstance(submission, dict) or not isinstance(submission.get("attributes"), dict):
-        raise ContractError(f"{source}: {origin} item {position} is not a submission object")
-    if submission.get("id") is None:
-        raise ContractError(f"{source}: {origin} item {position} has no id")
-    row: dict[str, str | None] = {"id": as_text(submission["id"]), "form_uuid": form}
-    for name, value in submission["attributes"].items():
-        row.setdefault(str(name), as_text(value))
-    return row
+def _page_columns(
+    source: str,
+    form: str,
+    submissions: list[Any],
+    origin: str,
+    interval: Interval,
+    seen: set[str],
+    counts: _Counts,
+) -> tuple[dict[str, Any], list[int]]:
+    """One page as Arrow text columns: ``id``, ``form_uuid``, every attribute; and the kept positions.
+
+    Keeps the submissions created within the interval (or without a readable
+    ``created_at``) that were not on an earlier page. Columns are built one attribute at
+    a time over the page, not one record at a time: the per-record work is only the
+    shape check and the interval filter.
+    """
+    ids: list[Any] = []
+    kept: list[dict[str, Any]] = []
+    rows: list[int] = []
+    start, end = interval.start, interval.end
+    for position, submission in enumerate(submissions, start=1):
+        attributes = submission.get("attributes") if isinstance(submission, dict) else None
+        if not isinstance(attributes, dict):
+            raise ContractError(f"{source}: {origin} item {position} is not a submission object")
+        received_id = submission.get("id")
+        if received_id is None:
+            raise ContractError(f"{source}: {origin} item {position} has no id")
+        created_at = attributes.get("created_at")
+        created = _timestamp(created_at if isinstance(created_at, str) else as_text(created_at))
+        if created is None:
+            counts.undated += 1
+        elif not start <= created < end:
+            counts.outside += 1
+            continue
+        text_id = received_id if isinstance(received_id, str) else as_text(received_id)
+        if text_id in seen:
+            counts.repeated += 1
+            continue
+        seen.add(text_id)
+        ids.append(text_id)
+        kept.append(attributes)
+        rows.append(position)
+    columns: dict[str, Any] = {"id": ids, "form_uuid": pa.repeat(pa.scalar(form, ARROW_TEXT), len(rows))}
+    for name, values in record_columns(kept).items():
+        columns.setdefault(name, values)  # ``id`` and ``form_uuid`` are the submission's own
+    return {name: text_array(values) if isinstance(values, list | tuple) else values
+            for name, values in columns.items()}, rows
 
 
 def _timestamp(text: str | None) -> datetime | None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
@@ -115,12 +116,11 @@ def test_rows_at_start_are_included_and_rows_at_end_excluded(
     assert list(frame["case_number"]) == ["at-start", "space-spelling", "offset-inside", "last-ms"]
     assert set(frame["_origin"]) == {"sqlite:cases"} and batch.origins == ["sqlite:cases"]
     assert list(frame.columns) == [*CASE_COLUMNS, "_origin", "_row"]
-    # values exactly as stored, as str or None
+    # values exactly as stored: Arrow text, missing as <NA>
     assert frame.loc[frame["case_number"] == "offset-inside", "updated_at"].item() == (
         "2026-03-02T01:00:00+02:00")
-    assert frame["decided_at"].tolist() == [None] * 4
-    values = {type(v) for c in CASE_COLUMNS for v in frame[c]}
-    assert values <= {str, type(None)}
+    assert frame["decided_at"].isna().all()
+    assert all(frame[c].dtype == pd.StringDtype("pyarrow") for c in [*CASE_COLUMNS, "_origin"])
 
 
 def test_native_datetime_column_gives_canonical_utc_text_on_every_database(
@@ -244,6 +244,28 @@ def test_mariadb_timestamp_column_is_read_in_utc_whatever_zone_wrote_it(
 
     assert frame["case_number"].tolist() == ["inside"]
     assert frame["updated_at"].tolist() == ["2026-03-01T23:00:00.250000Z"]
+
+
+def test_batches_from_the_cursor_are_the_one_batch_cut_in_order_on_every_database(
+    contracts: dict[str, Contract], case_source: Settings, march_first: Interval
+) -> None:
+    # 23 changed rows (minutes apart, so the order is known), two outside the interval
+    inside = [case(f"C{n:03d}", datetime(2026, 3, 1, 1, n), decided_at=None if n % 4 else "2026-03-01")
+              for n in range(23)]
+    outside = [case("early", datetime(2026, 2, 28, 23)), case("late", datetime(2026, 3, 2, 0, 1))]
+    make_case_db(case_source.case_db_url, [*outside, *inside], timestamp_type=CASE_TIMESTAMP)
+    origin = f"{dialect_of(case_source)}:cases"
+
+    batches = list(case_db.extract_batches(contracts["case_db"], case_source, march_first, batch_rows=5))
+
+    assert [len(batch.frame) for batch in batches] == [5, 5, 5, 5, 3]
+    assert all(batch.origins == [origin] for batch in batches)
+    joined = pd.concat([batch.frame for batch in batches], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, case_db.extract(contracts["case_db"], case_source,
+                                                          march_first).frame)
+    assert joined["case_number"].tolist() == [row["case_number"] for row in inside]
+    assert joined["_row"].tolist() == list(range(1, 24))  # numbered across batch boundaries
+    assert joined["decided_at"].notna().tolist() == [n % 4 == 0 for n in range(23)]
 
 
 def test_columns_outside_the_contract_never_leave_the_database(

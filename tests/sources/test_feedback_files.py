@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines.contracts import Contract
@@ -16,6 +19,11 @@ GOOD = (
     '{"feedback_id": "F-%d", "channel": "email", "received_at": "2026-03-01T10:00:00Z", '
     '"service_hint": "citizenship", "rating": %s, "text": "Took ages", "language": "en"}'
 )
+
+
+def texts(column: pd.Series) -> list[str | None]:
+    """A text column as Python values, missing (``<NA>``) as ``None``."""
+    return [None if pd.isna(value) else value for value in column]
 
 
 def drop(settings: Settings, day: str, body: bytes) -> Path:
@@ -42,9 +50,9 @@ def test_bad_lines_become_rows_with_a_parse_error_and_the_file_still_loads(
 
     frame = batch.frame
     assert frame["_row"].tolist() == [1, 2, 4, 5, 6]  # line numbers; the blank line is skipped
-    assert frame["feedback_id"].tolist() == ["F-1", None, "F-3", None, None]
-    assert frame["rating"].tolist() == ["4", None, None, None, None]
-    errors = frame["_parse_error"].tolist()
+    assert texts(frame["feedback_id"]) == ["F-1", None, "F-3", None, None]
+    assert texts(frame["rating"]) == ["4", None, None, None, None]
+    errors = texts(frame["_parse_error"])
     assert errors[0] is None and errors[2] is None
     assert errors[1].startswith("line 2: Unterminated string")
     assert errors[3] == "line 5: expected a JSON object, got an array"
@@ -72,3 +80,35 @@ def test_missing_day_is_unavailable(
 ) -> None:
     with pytest.raises(SourceUnavailable, match=r"feedback_2026-03-01\.jsonl"):
         feedback_files.extract(contracts["feedback"], settings, march_first)
+
+
+def test_batches_across_lines_and_files_give_the_same_rows_each_traceable_to_its_line(
+    contracts: dict[str, Contract], settings: Settings
+) -> None:
+    two_days = Interval(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
+    first = [GOOD % (n, n % 5 + 1) for n in range(1, 8)]
+    first[3] = "{not json"
+    first.insert(5, "   ")  # blank: skipped but counted
+    second = [GOOD % (n, "null") for n in range(100, 105)]
+    paths = [drop(settings, "2026-03-01", "\n".join(first).encode() + b"\n"),
+             drop(settings, "2026-03-02", "\n".join(second).encode() + b"\n")]
+
+    batches = list(feedback_files.extract_batches(contracts["feedback"], settings, two_days,
+                                                  batch_rows=3))
+
+    assert [len(batch.frame) for batch in batches] == [3, 3, 3, 3]  # 7 + 5 records
+    assert batches[2].origins == ["feedback_2026-03-01.jsonl", "feedback_2026-03-02.jsonl"]
+    assert batches[3].origins == ["feedback_2026-03-02.jsonl"]
+    joined = pd.concat([batch.frame for batch in batches], ignore_index=True)
+    whole = feedback_files.extract(contracts["feedback"], settings, two_days)
+    pd.testing.assert_frame_equal(joined, whole.frame)
+    assert whole.origins == [path.name for path in paths]
+    # each row's (_origin, _row) is its file and line: read the line back independently
+    lines = {path.name: path.read_text().splitlines() for path in paths}
+    for feedback_id, error, origin, row in joined[
+            ["feedback_id", "_parse_error", "_origin", "_row"]].itertuples(index=False):
+        line = lines[origin][row - 1]
+        if pd.isna(error):
+            assert json.loads(line)["feedback_id"] == feedback_id
+        else:
+            assert line == "{not json" and error.startswith(f"line {row}:")

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from pipelines.contracts import Contract, ContractError
@@ -85,9 +86,11 @@ def test_submissions_are_flattened_to_text(
     row = frame[frame["id"] == "10"].iloc[0]
     assert row["answer_01"] == "4" and row["answer_09"] == "Fine"
     assert row["answer_10"] == "N400-10" and row["created_at"] == "2026-03-01T23:59:59.999Z"
-    assert row["flagged"] == "false" and row["tags"] == "[]" and row["user_id"] is None
-    assert row["answer_13"] is None  # a contract column the API did not send
+    assert row["flagged"] == "false" and row["tags"] == "[]" and pd.isna(row["user_id"])
+    assert pd.isna(row["answer_13"])  # a contract column the API did not send
     assert {"id", "form_uuid", "created_at", "language"} <= set(frame.columns)
+    text = frame.drop(columns=["_row"])
+    assert all(dtype == pd.StringDtype("pyarrow") for dtype in text.dtypes)  # text, missing as <NA>
 
 
 def test_503s_are_retried_until_the_api_answers(
@@ -210,3 +213,42 @@ def test_a_page_claiming_more_pages_without_a_next_link_is_a_contract_error(
         ContractError, match="page 1 of 3 but has no next link"
     ):
         list(pages.pages(client, "/forms/x/responses", {"page[number]": 1}))
+
+
+def test_batches_cut_across_pages_give_the_same_rows_each_traceable_to_its_page(
+    contracts: dict[str, Contract], settings: Settings, march_first: Interval,
+    server: SurveyApiServer,
+) -> None:
+    settings = replace(settings, survey_api_url=server.url)
+    whole = survey_api.extract_responses(contracts["survey"], settings, march_first, FAST)
+
+    # pages of two, batches of three: every other batch boundary falls inside a page
+    batches = list(survey_api.response_batches(contracts["survey"], settings, march_first, FAST,
+                                               batch_rows=3))
+
+    assert [len(batch.frame) for batch in batches] == [3, 3, 2]
+    joined = pd.concat([batch.frame for batch in batches], ignore_index=True)
+    pd.testing.assert_frame_equal(joined[whole.frame.columns], whole.frame)
+    for batch in batches:
+        assert set(batch.frame["_origin"]) <= set(batch.origins)
+    assert list(dict.fromkeys(o for batch in batches for o in batch.origins)) == whole.origins
+    # _origin and _row name the page and the position on it, read back from the API itself
+    with httpx.Client(base_url=server.url, headers={"x-api-key": settings.survey_api_key}) as client:
+        for submission_id, origin, row in joined[["id", "_origin", "_row"]].itertuples(index=False):
+            page = client.get(origin.replace("[", "%5B").replace("]", "%5D")).json()
+            assert page["data"][row - 1]["id"] == submission_id
+
+
+def test_extract_batches_reads_the_contract_options_and_yields_batches(
+    contracts: dict[str, Contract], settings: Settings, march_first: Interval,
+    server: SurveyApiServer,
+) -> None:
+    settings = replace(settings, survey_api_url=server.url)
+    contract = replace(contracts["survey"], location={**contracts["survey"].location, "page_size": 3})
+
+    batches = list(survey_api.extract_batches(contract, settings, march_first, batch_rows=5))
+
+    assert [len(batch.frame) for batch in batches] == [5, 3]
+    assert sorted((id_ for batch in batches for id_ in batch.frame["id"]), key=int) == [
+        "2", "3", "4", "5", "6", "7", "8", "10"]
+    assert all("page[size]=3" in origin for batch in batches for origin in batch.origins)

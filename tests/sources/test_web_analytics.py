@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines.contracts import Contract, ContractError
@@ -34,7 +35,8 @@ def test_records_become_text_rows_numbered_by_position(
 
     batch = web_analytics.extract(contracts["web_analytics"], settings, march_first)
 
-    first, second, third = batch.frame.to_dict("records")
+    frame = batch.frame
+    first, second, third = frame.astype(object).where(frame.notna(), None).to_dict("records")
     assert first["sessions"] == "120" and first["task_starts"] == "0"
     assert first["task_completions"] == "7.5" and first["status_checks"] is None
     assert first["bot"] == "false" and first["segments"] == '{"mobile":80}'
@@ -68,3 +70,27 @@ def test_missing_day_is_unavailable(
 ) -> None:
     with pytest.raises(SourceUnavailable, match=r"web_2026-03-01\.json"):
         web_analytics.extract(contracts["web_analytics"], settings, march_first)
+
+
+def test_batches_give_the_same_rows_numbered_by_position_across_boundaries(
+    contracts: dict[str, Contract], settings: Settings, march_first: Interval
+) -> None:
+    rows: list[object] = [{"date": "2026-03-01", "page_path": f"/p{n}", "sessions": n} for n in range(7)]
+    rows[4] = ["not", "a", "record"]
+    drop(settings, "2026-03-01", json.dumps({"rows": rows}))
+
+    batches = list(web_analytics.extract_batches(contracts["web_analytics"], settings, march_first,
+                                                 batch_rows=3))
+
+    assert [len(batch.frame) for batch in batches] == [3, 3, 1]
+    assert all(batch.origins == ["web_2026-03-01.json"] for batch in batches)
+    joined = pd.concat([batch.frame for batch in batches], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, web_analytics.extract(contracts["web_analytics"], settings,
+                                                                march_first).frame)
+    assert joined["_row"].tolist() == list(range(1, 8))
+    for path, error, row in joined[["page_path", "_parse_error", "_row"]].itertuples(index=False):
+        record = rows[row - 1]
+        if isinstance(record, dict):
+            assert path == record["page_path"] and pd.isna(error)
+        else:
+            assert pd.isna(path) and error == f"record {row}: not a JSON object"
