@@ -108,17 +108,34 @@ def run(day: Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], he
 def backfill(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")],
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day, inclusive.")],
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes extracting days in parallel (default: the CPU count); "
+        "1 loads the days one after another in this process.")] = None,
 ):
-    """Load every day from START to END, in order."""
+    """Load every day from START to END: extracts in parallel, loads and marts in date order."""
+    from rich.markup import escape
+
+    from pipelines.backfill import DayResult, run_backfill, throughput_table
+
     settings = Settings.from_env()
     days = _days(start.date(), end.date())
-    began = datetime.now(UTC)
-    results = _run_days(days, settings)
-    seconds = (datetime.now(UTC) - began).total_seconds()
-    rows = sum(r["rows_read"] for res in results for r in res["loaded"]["loaded"].values())
-    rate = rows / max(seconds, 1e-9)
-    console.print(f"{len(days)} days, {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
-    raise typer.Exit(1 if _print_ledger(settings, days) else 0)
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("backfill", total=len(days))
+
+        def loaded(day: DayResult) -> None:
+            progress.update(task, description=f"loaded {day.day}")
+            progress.advance(task)
+
+        result = run_backfill(days, settings, workers, run_id=_run_id, on_day=loaded)
+    last = result.days[-1]  # the last night's report, Data Docs and A-11 files, as `run` writes them
+    night = Interval.for_day(last.day)
+    published = nightly.publish_report(night.start, night.end, last.run_id, settings)
+    console.print(f"Journey health report: {published.get('report')}")
+    console.print(throughput_table([("backfill", result)], title=f"Backfill throughput: {len(days)} days"))
+    failed = _print_ledger(settings, days)
+    for day, source, message in result.failures:
+        console.print(f"[red]failed[/red] {day} {source}: {escape(message)}")
+    raise typer.Exit(1 if failed or result.failures else 0)
 
 
 @app.command()

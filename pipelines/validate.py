@@ -163,7 +163,7 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
     suite = gx.ExpectationSuite(name=f"{contract.source}_{interval.start:%Y%m%d}")
     for expectation in _expectations(contract, interval):
         suite.add_expectation(expectation)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": typed})
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": _for_gx(typed)})
     result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     failures: list[_Failure] = []
     for item in result.results:
@@ -182,6 +182,14 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
             value = typed.at[index, column] if column else None
             failures.append(_Failure(index, config.type, column, _reason(config, value)))
     return failures, bool(result.success), dict(result.statistics), result.to_json_dict()
+
+
+def _for_gx(typed: pd.DataFrame) -> pd.DataFrame:
+    """The frame in the dtypes GX checks vectorised: its range check maps a Python function over
+    nullable ``Int64``/``Float64`` values, but compares numpy floats at once (about 3 s per 1M rows)."""
+    nullable = (pd.Int64Dtype, pd.Float64Dtype)
+    numeric = {c: "float64" for c, t in typed.dtypes.items() if isinstance(t, nullable)}
+    return typed.astype(numeric) if numeric else typed
 
 
 def _reason(config, value: Any) -> str:
