@@ -106,7 +106,12 @@ def _gx_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX fingerprints every in-memory batch under HASH_THRESHOLD bytes by hashing all of its
+    # values (about 2 s per 1M contact rows), only to label the result; our batches are
+    # bounded by design, so skip it as GX itself does for big frames.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.data_sources.add_pandas("xoflow")
