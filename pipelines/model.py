@@ -287,3 +287,29 @@ raw_purge = sa.Table(
     _col("purged_at", TS, "When the partition was deleted."),
     comment="Raw-zone partitions (unredacted extracts) deleted after the retention period.",
 )
+
+
+# ---------------------------------------------------------------- indexes (PostgreSQL only)
+# A night replaces its own days and reads back a bounded window (the days, their weeks, months
+# and fiscal quarter; a customer's earliest activity; a case's contacts): on PostgreSQL each of
+# those is an index range scan, so the night's cost does not grow with the days already loaded
+# (without them every DELETE and mart query scanned the whole history). DuckDB prunes by zone
+# maps instead, and an ART index would make its bulk inserts about 12x slower, so it gets none.
+PARTITION_INDEXES: tuple[sa.Index, ...] = tuple(
+    sa.Index(f"ix_{table.name}_{'_'.join(columns)}", *[table.c[c] for c in columns]).ddl_if(
+        dialect="postgresql")
+    for table, columns in (
+        (fact_contact, ("contact_date",)),  # also the load's 7-day look-back for repeat contacts
+        (fact_contact, ("customer_key", "start_time")),  # a customer's first activity
+        (fact_contact, ("case_key",)),  # the contacts about a case (driver mart)
+        (fact_case, ("received_date",)),
+        (fact_case, ("decided_date",)),
+        (fact_case, ("customer_key", "received_at")),
+        (fact_survey_response, ("response_date",)),
+        (fact_web_daily, ("date_day",)),
+        (fact_feedback, ("feedback_date",)),
+        (quarantine, ("source", "partition_date")),
+        (unmapped_code, ("source", "partition_date")),
+        (mart_journey_service_daily, ("date_day",)),
+    )
+)

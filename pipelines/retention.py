@@ -1,7 +1,7 @@
 """Raw-zone retention: data as received (unredacted) is kept a fixed number of days, then deleted.
 
 Two places hold what the sources sent before protection: the raw zone
-(``<raw_dir>/<source>/date=<D>/run=<id>.parquet``, identifiers in clear, free text
+(``<raw_dir>/<source>/date=<D>/run=<id>/batch-NNNNN.parquet``, identifiers in clear, free text
 unredacted) and the staging area (``<home>/staging/<source>/<D>/``, the validated batch
 waiting for the load). The nightly run deletes every partition of either whose day
 ``D`` lies ``retention_days`` or more before the last day of its data interval: it

@@ -137,9 +137,8 @@ def _repeated_keys(files: list[Path], key: list[str]) -> pa.Table:
     with duckdb.connect() as con:
         con.execute(f"SET memory_limit = '{KEY_COUNT_MEMORY}'")
         columns = ", ".join(f'"{c}"' for c in key)
-        return con.execute(
-            f"SELECT {columns} FROM read_parquet(?) GROUP BY ALL HAVING count(*) > 1",
-            [[str(f) for f in files]]).to_arrow_table()
+        return con.sql(f"SELECT {columns} FROM read_parquet($files) GROUP BY ALL HAVING count(*) > 1",
+                       params={"files": [str(f) for f in files]}).to_arrow_table()
 
 
 def _key_text(table: pa.Table, key: list[str]) -> pa.Array:

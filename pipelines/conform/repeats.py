@@ -8,7 +8,7 @@ at most 7 days earlier; ties on start time are ordered history first, then by ke
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import sqlalchemy as sa
 
@@ -29,7 +29,10 @@ def insert_contacts(conn: sa.Connection, incoming: sa.FromClause) -> int:
     current = sa.select(*[incoming.c[n] for n in names], sa.literal(1).label("current"))
     history = sa.select(*[fact_contact.c[n] if n in keys else sa.cast(sa.null(), fact_contact.c[n].type)
                           .label(n) for n in names], sa.literal(0).label("current")).where(
-        fact_contact.c.start_time >= first - REPEAT_WINDOW, fact_contact.c.start_time < first)
+        fact_contact.c.start_time >= first - REPEAT_WINDOW, fact_contact.c.start_time < first,
+        # the same window in days, so PostgreSQL reads it through the partition-date index
+        fact_contact.c.contact_date.between((first - REPEAT_WINDOW).astimezone(UTC).date(),
+                                            first.astimezone(UTC).date()))
     keyed = sa.union_all(current, history).subquery("keyed")
     previous = sa.func.lag(keyed.c.start_time).over(
         partition_by=[keyed.c.customer_key, keyed.c.service_id],

@@ -1,14 +1,10 @@
 -- Bridge: one row per redacted text (survey comment or feedback) and theme it mentions.
 -- Themes are stored on the facts as sorted ids joined by ';' (pipelines.insight.text).
 -- Parameters: :start_day (inclusive), :end_day (exclusive). Portable between DuckDB and PostgreSQL.
+-- first_seen: each customer's earliest case receipt or contact, for the customers the periods
+-- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
 WITH first_seen AS (
-    SELECT customer_key, MIN(first_at) AS first_at
-    FROM (
-        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
-    ) activity
-    GROUP BY customer_key
+    SELECT customer_key, first_at FROM customer_first_seen
 ),
 texts AS (
     SELECT r.response_date AS date_day, 'survey_comment' AS source, r.response_id AS record_id,

@@ -2,14 +2,10 @@
 -- 1-5 scale (the older OMB per-question format), per customer segment.
 -- Parameters: :period_start, :start_day, :end_day (the quarter), :fiscal_year, :fiscal_quarter.
 -- Portable between DuckDB and PostgreSQL.
+-- first_seen: each customer's earliest case receipt or contact, for the customers the periods
+-- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
 WITH first_seen AS (
-    SELECT customer_key, MIN(first_at) AS first_at
-    FROM (
-        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
-    ) activity
-    GROUP BY customer_key
+    SELECT customer_key, first_at FROM customer_first_seen
 ),
 kinds AS (
     SELECT segment_kind
@@ -39,6 +35,21 @@ answers AS (
                 WHEN 'efficiency' THEN x.efficiency WHEN 'transparency' THEN x.transparency
                 WHEN 'humanity' THEN x.humanity ELSE x.employee END AS score
     FROM responses x CROSS JOIN items i
+),
+-- Counted per combination of segment values first, then added up per segment: the counts are
+-- integers, so the sums equal counting again, and the rows multiplied by the segment kinds
+-- are a few thousand instead of every answer five times.
+counted AS (
+    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
+           item,
+           COUNT(score) AS answered,
+           COUNT(*) FILTER (WHERE score = 1) AS count_1,
+           COUNT(*) FILTER (WHERE score = 2) AS count_2,
+           COUNT(*) FILTER (WHERE score = 3) AS count_3,
+           COUNT(*) FILTER (WHERE score = 4) AS count_4,
+           COUNT(*) FILTER (WHERE score = 5) AS count_5
+    FROM answers
+    GROUP BY service_id, journey_id, stage, channel, customer_type, language, region, customer_history, item
 )
 SELECT CAST(:period_start AS DATE) AS period_start,
        CAST(:fiscal_year AS INTEGER) AS fiscal_year,
@@ -50,12 +61,13 @@ SELECT CAST(:period_start AS DATE) AS period_start,
             WHEN 'region' THEN COALESCE(a.region, 'unknown')
             ELSE a.customer_history END AS segment,
        a.item,
-       COUNT(a.score) AS answered,
-       COUNT(*) FILTER (WHERE a.score = 1) AS count_1,
-       COUNT(*) FILTER (WHERE a.score = 2) AS count_2,
-       COUNT(*) FILTER (WHERE a.score = 3) AS count_3,
-       COUNT(*) FILTER (WHERE a.score = 4) AS count_4,
-       COUNT(*) FILTER (WHERE a.score = 5) AS count_5,
-       100.0 * COUNT(*) FILTER (WHERE a.score >= 4) / NULLIF(COUNT(a.score), 0) AS pct_agree
-FROM answers a CROSS JOIN kinds k
+       CAST(SUM(a.answered) AS BIGINT) AS answered,
+       CAST(SUM(a.count_1) AS BIGINT) AS count_1,
+       CAST(SUM(a.count_2) AS BIGINT) AS count_2,
+       CAST(SUM(a.count_3) AS BIGINT) AS count_3,
+       CAST(SUM(a.count_4) AS BIGINT) AS count_4,
+       CAST(SUM(a.count_5) AS BIGINT) AS count_5,
+       100.0 * CAST(SUM(a.count_4 + a.count_5) AS BIGINT) / NULLIF(CAST(SUM(a.answered) AS BIGINT), 0)
+           AS pct_agree
+FROM counted a CROSS JOIN kinds k
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10

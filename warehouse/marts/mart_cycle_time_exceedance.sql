@@ -6,14 +6,10 @@
 -- Age counts calendar days (UTC) from receipt to the review date, like cycle_days.
 -- Parameters: :period_start (the week's Monday), :review_date, :as_of.
 -- Portable between DuckDB and PostgreSQL.
+-- first_seen: each customer's earliest case receipt or contact, for the customers the periods
+-- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
 WITH first_seen AS (
-    SELECT customer_key, MIN(first_at) AS first_at
-    FROM (
-        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
-    ) activity
-    GROUP BY customer_key
+    SELECT customer_key, first_at FROM customer_first_seen
 ),
 in_process AS (
     SELECT c.case_key, c.service_id, c.journey_id, c.product_line, c.office, c.channel,
@@ -27,6 +23,8 @@ in_process AS (
     WHERE c.received_at < :as_of
       AND c.standard_days IS NOT NULL
       AND (c.decided_at IS NULL OR c.decided_at >= :as_of)
+      -- implied by the line above; lets PostgreSQL find the few such cases by index
+      AND (c.decided_date IS NULL OR c.decided_date >= CAST(:review_date AS DATE))
       AND NOT (c.status = 'withdrawn' AND c.updated_at < :as_of)
 )
 SELECT CAST(:period_start AS DATE) AS period_start, CAST(:review_date AS DATE) AS review_date,

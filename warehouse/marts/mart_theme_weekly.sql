@@ -5,14 +5,10 @@
 -- identical bits whatever order a parallel aggregate met the rows in.
 -- Parameters: :period_start, :start_day (inclusive), :end_day (exclusive): the ISO week.
 -- Portable between DuckDB and PostgreSQL.
+-- first_seen: each customer's earliest case receipt or contact, for the customers the periods
+-- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
 WITH first_seen AS (
-    SELECT customer_key, MIN(first_at) AS first_at
-    FROM (
-        SELECT customer_key, received_at AS first_at FROM fact_case WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT customer_key, start_time FROM fact_contact WHERE customer_key IS NOT NULL
-    ) activity
-    GROUP BY customer_key
+    SELECT customer_key, first_at FROM customer_first_seen
 ),
 kinds AS (
     SELECT segment_kind

@@ -1,0 +1,184 @@
+"""A night's marts touch only the days and periods it loaded, whatever history lies beside them.
+
+A warehouse holds six weeks of synthesized history (benchmarks.history: every fact, customers
+who come back, cases decided weeks after receipt). Rebuilding the marts for one day must give
+that day's, week's, month's and quarter's rows exactly as a rebuild of the whole history does,
+leave every other row alone, and agree with figures computed here from the facts in pandas.
+On PostgreSQL the facts' partition columns are indexed; on DuckDB they are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from benchmarks.history import Volume, synthesize_history
+from pipelines import marts, warehouse
+from pipelines.insight.marts import PERIOD_MARTS, rebuild_period_marts
+from pipelines.insight.periods import bounds_of
+from pipelines.insight.tables import mart_segment_daily
+from pipelines.model import PARTITION_INDEXES, fact_case, fact_contact, mart_journey_service_daily
+from pipelines.settings import Settings
+
+FIRST = date(2026, 1, 19)
+HISTORY = [FIRST + timedelta(days=i) for i in range(42)]  # to Sunday 1 March 2026
+DAY = date(2026, 2, 22)  # a Sunday: its week's review date is the same in a full rebuild
+VOLUME = Volume(contacts=300, customers=6_000)
+MART_TABLES = [mart_journey_service_daily, *[m.table for m in PERIOD_MARTS.values()]]
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def loaded(request, tmp_path: Path) -> tuple[sa.Engine, Settings]:
+    """A warehouse with the history and every mart built over all of it."""
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    else:
+        url = request.getfixturevalue("server_database")("postgresql", "history")
+    settings = replace(Settings.from_env(), warehouse_url=url)
+    engine = warehouse.engine_for(url)
+    warehouse.ensure_schema(engine, sql_dir=settings.warehouse_sql_dir)
+    synthesize_history(engine, FIRST, len(HISTORY), VOLUME)
+    with engine.begin() as conn:
+        marts.rebuild_mart(conn, settings.warehouse_sql_dir, mart_journey_service_daily, HISTORY)
+        rebuild_period_marts(conn, settings, HISTORY)
+    yield engine, settings
+    engine.dispose()
+
+
+def rows_by_table(engine: sa.Engine) -> dict[str, list[tuple]]:
+    def plain(value):  # 9 significant digits: sums may meet the rows in another order
+        return float(f"{value:.9g}") if isinstance(value, float) else value
+
+    with engine.connect() as conn:
+        return {t.name: sorted((tuple(plain(v) for v in row) for row in conn.execute(sa.select(t))), key=repr)
+                for t in MART_TABLES}
+
+
+def period_column(table: sa.Table) -> sa.Column:
+    return table.c.date_day if "date_day" in table.c else table.c.period_start
+
+
+def test_rebuilding_a_day_rewrites_only_its_periods_and_equals_the_full_rebuild(loaded):
+    engine, settings = loaded
+    full = rows_by_table(engine)
+    assert all(full[t.name] for t in MART_TABLES if t.name != "mart_emerging_terms")
+    # Spoil every row: a rebuild of DAY must restore exactly the rows of DAY's periods. (Not the
+    # text-theme bridge: the weekly theme mart reads the other days of its week from it.)
+    spoilt = [t for t in MART_TABLES if t.name not in ("fact_text_theme", "mart_emerging_terms")]
+    with engine.begin() as conn:
+        for table in spoilt:
+            conn.execute(sa.update(table).values(service_id="spoiled"))
+    with engine.begin() as conn:
+        marts.rebuild_mart(conn, settings.warehouse_sql_dir, mart_journey_service_daily, [DAY])
+        rebuild_period_marts(conn, settings, [DAY])
+    after = rows_by_table(engine)
+    periods = {"mart_journey_service_daily": bounds_of(PERIOD_MARTS["fact_text_theme"].period, DAY)}
+    periods |= {name: bounds_of(mart.period, DAY) for name, mart in PERIOD_MARTS.items()}
+    with engine.connect() as conn:
+        for table in spoilt:
+            column = period_column(table)
+            starts = [r[0] for r in conn.execute(sa.select(column).distinct())]
+            spoiled = sa.select(sa.func.count()).select_from(table).where(table.c.service_id == "spoiled")
+            rebuilt = [s for s in starts if conn.execute(spoiled.where(column == s)).scalar() == 0]
+            assert rebuilt == [periods[table.name].start], table.name
+    # The rebuilt period's rows are the full rebuild's rows.
+    index = {t.name: [c.name for c in t.columns].index(period_column(t).name) for t in MART_TABLES}
+    for table in MART_TABLES:
+        if table.name == "mart_emerging_terms":
+            continue  # it also rebuilds the later weeks whose baseline holds the day
+        start = periods[table.name].start
+        mine = [r for r in after[table.name] if r[index[table.name]] == start]
+        assert mine == [r for r in full[table.name] if r[index[table.name]] == start], table.name
+
+
+def test_a_days_marts_agree_with_the_facts(loaded):
+    """Contacts per service and channel, and returning customers among them, counted in pandas."""
+    engine, settings = loaded
+    with engine.begin() as conn:
+        marts.rebuild_mart(conn, settings.warehouse_sql_dir, mart_journey_service_daily, [DAY])
+        rebuild_period_marts(conn, settings, [DAY])
+    with engine.connect() as conn:
+        contacts = pd.DataFrame(conn.execute(sa.select(
+            fact_contact.c.contact_date, fact_contact.c.customer_key, fact_contact.c.case_key,
+            fact_contact.c.service_id, fact_contact.c.channel, fact_contact.c.start_time)).all())
+        cases = pd.DataFrame(conn.execute(sa.select(
+            fact_case.c.case_key, fact_case.c.customer_key, fact_case.c.received_at)).all())
+        daily = pd.DataFrame(conn.execute(sa.select(
+            mart_journey_service_daily.c.service_id, mart_journey_service_daily.c.channel,
+            mart_journey_service_daily.c.contacts).where(mart_journey_service_daily.c.date_day == DAY)).all())
+        m = mart_segment_daily
+        segments = pd.DataFrame(conn.execute(sa.select(m.c.service_id, m.c.segment, m.c.contacts).where(
+            m.c.date_day == DAY, m.c.segment_kind == "customer_history")).all())
+    for frame in (contacts, cases):
+        for column in ("start_time", "received_at"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], utc=True)
+    today = contacts[contacts["contact_date"] == DAY]
+    expected = today.groupby(["service_id", "channel"]).size()
+    got = daily[daily["contacts"] > 0].groupby(["service_id", "channel"])["contacts"].sum()
+    assert got.to_dict() == expected.to_dict()
+
+    activity = pd.concat([cases[["customer_key", "received_at"]].set_axis(["customer_key", "at"], axis=1),
+                          contacts[["customer_key", "start_time"]].set_axis(["customer_key", "at"], axis=1)])
+    first_at = activity.dropna().groupby("customer_key")["at"].min()
+    received = cases.set_index("case_key")["received_at"]
+    reference = today["case_key"].map(received).fillna(today["start_time"])
+    returning = today["customer_key"].map(first_at) < reference
+    history = pd.Series(returning.map({True: "returning", False: "first_time"}), index=today.index)
+    expected = today.assign(segment=history).groupby(["service_id", "segment"]).size()
+    got = segments[segments["contacts"] > 0].groupby(["service_id", "segment"])["contacts"].sum()
+    assert got.to_dict() == expected.to_dict()
+    assert set(history) == {"returning", "first_time"}  # the history really is met
+
+
+def test_partition_indexes_exist_on_postgresql_only(loaded):
+    engine, _ = loaded
+    tables = ("fact_contact", "fact_case", "fact_survey_response", "fact_web_daily", "fact_feedback",
+              "mart_journey_service_daily", "mart_segment_daily", "mart_cycle_time_weekly")
+    found = set()
+    if engine.dialect.name == "postgresql":
+        inspector = sa.inspect(engine)
+        found = {(t, tuple(i["column_names"])) for t in tables for i in inspector.get_indexes(t)}
+    declared = {(i.table.name, tuple(c.name for c in i.columns)) for i in PARTITION_INDEXES}
+    wanted = {("fact_contact", ("contact_date",)), ("fact_contact", ("customer_key", "start_time")),
+              ("fact_case", ("decided_date",)), ("fact_survey_response", ("response_date",)),
+              ("mart_segment_daily", ("date_day",)), ("mart_cycle_time_weekly", ("period_start",))}
+    if engine.dialect.name == "postgresql":
+        assert wanted <= found
+        assert {d for d in declared if d[0] in {t for t, _ in found}} <= found
+    else:  # duckdb-engine does not reflect indexes: ask DuckDB itself
+        with engine.connect() as conn:
+            names = {r[0] for r in conn.execute(sa.text("SELECT index_name FROM duckdb_indexes()"))}
+        assert names.isdisjoint(i.name for i in PARTITION_INDEXES)
+
+
+def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(loaded):
+    """The run's customer_first_seen covers the customers of the day's periods, not all history."""
+    from pipelines.insight.marts import FIRST_SEEN, fill_first_seen
+    from pipelines.insight.periods import PeriodBounds
+
+    engine, _ = loaded
+    week = PeriodBounds(DAY, DAY + timedelta(days=1))  # the span of a night's daily marts
+    with engine.begin() as conn:
+        fill_first_seen(conn, week)
+        table = pd.DataFrame(conn.execute(sa.text(f"SELECT customer_key, first_at FROM {FIRST_SEEN}")).all())
+        contacts = pd.DataFrame(conn.execute(sa.select(fact_contact.c.customer_key, fact_contact.c.start_time,
+                                                       fact_contact.c.contact_date)).all())
+        cases = pd.DataFrame(conn.execute(sa.select(fact_case.c.customer_key, fact_case.c.received_at)).all())
+        conn.execute(sa.text(f"DROP TABLE {FIRST_SEEN}"))
+    contacts["start_time"] = pd.to_datetime(contacts["start_time"], utc=True)
+    cases["received_at"] = pd.to_datetime(cases["received_at"], utc=True)
+    in_span = set(contacts.loc[(contacts["contact_date"] >= week.start)
+                               & (contacts["contact_date"] < week.end), "customer_key"])
+    assert in_span <= set(table["customer_key"])
+    assert len(table) < contacts["customer_key"].nunique()  # not every customer of the history
+    first = pd.concat([contacts.set_index("customer_key")["start_time"],
+                       cases.set_index("customer_key")["received_at"]]).groupby(level=0).min()
+    got = pd.to_datetime(table.set_index("customer_key")["first_at"], utc=True)
+    assert (got == first.reindex(got.index)).all()
+    assert datetime(2026, 1, 19, tzinfo=UTC) <= got.min()
