@@ -25,9 +25,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines.insight.periods import PeriodBounds
-from pipelines.insight.tables import SEGMENT_KINDS, mart_emerging_terms
+from pipelines.insight.tables import FIRST_SEEN, SEGMENT_KINDS, mart_emerging_terms
 from pipelines.insight.text import has_placeholder, phrase_counts
-from pipelines.model import fact_case, fact_contact, fact_feedback, fact_survey_response
+from pipelines.model import fact_case, fact_feedback, fact_survey_response
 
 BASELINE_WEEKS = 4
 TOP_TERMS = 10
@@ -67,14 +67,13 @@ def emerging_terms(current: Sequence[str], baseline: Sequence[str], top: int = T
 
 
 def _texts(conn: sa.Connection, start, end) -> pd.DataFrame:
-    """Survey comments and feedback texts received in [start, end) with service and segments."""
-    activity = sa.union_all(
-        sa.select(fact_case.c.customer_key, fact_case.c.received_at.label("first_at")),
-        sa.select(fact_contact.c.customer_key, fact_contact.c.start_time.label("first_at")),
-    ).subquery("activity")
-    first_seen = (sa.select(activity.c.customer_key, sa.func.min(activity.c.first_at).label("first_at"))
-                  .where(activity.c.customer_key.is_not(None))
-                  .group_by(activity.c.customer_key).subquery("first_seen"))
+    """Survey comments and feedback texts received in [start, end) with service and segments.
+
+    Each customer's first activity comes from ``customer_first_seen``, which the caller
+    fills for the period and its look-back (``pipelines.insight.marts``): computing it here
+    scanned every case and contact ever loaded, once per week rebuilt.
+    """
+    first_seen = sa.table(FIRST_SEEN, sa.column("customer_key"), sa.column("first_at"))
     r, c = fact_survey_response, fact_case
     history = sa.case((c.c.customer_key.is_(None), "unknown"),
                       (first_seen.c.first_at < c.c.received_at, "returning"), else_="first_time")

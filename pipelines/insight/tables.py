@@ -255,3 +255,8 @@ INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, mart_segment_daily,
                   mart_emerging_terms, mart_driver_quarterly, mart_cycle_time_exceedance,
                   mart_cycle_time_weekly, mart_a11_collection_detail, mart_a11_likert,
                   mart_contact_cost_monthly)
+
+# Each customer's first case receipt or contact, for the customers a night's periods can name:
+# a temporary table filled once per run (pipelines.insight.marts.fill_first_seen), read by the
+# mart SQL and the emerging-terms build.
+FIRST_SEEN = "customer_first_seen"

@@ -72,6 +72,18 @@ decided AS (
       AND x.status IN ('approved', 'denied')
     GROUP BY 1, 2, 3, 4, 5
 ),
+-- counted per combination of segments first, then added up per segment kind: sorting the
+-- contacts once per kind (5 x the day's contacts) was most of this mart's time on PostgreSQL
+contact_counts AS (
+    SELECT contact_date, service_id, journey_id, customer_type, language, region, customer_history,
+           COUNT(*) AS contacts,
+           COUNT(*) FILTER (WHERE resolved_first_contact AND NOT abandoned) AS resolved,
+           COUNT(*) FILTER (WHERE NOT abandoned) AS answered,
+           COUNT(*) FILTER (WHERE repeat_within_7d) AS repeats,
+           COUNT(*) FILTER (WHERE abandoned) AS abandoned_contacts
+    FROM contacts
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+),
 contact_figures AS (
     SELECT x.contact_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
            CASE k.segment_kind WHEN 'all' THEN 'all'
@@ -79,12 +91,12 @@ contact_figures AS (
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
                 ELSE x.customer_history END AS segment,
-           COUNT(*) AS contacts,
-           100.0 * COUNT(*) FILTER (WHERE x.resolved_first_contact AND NOT x.abandoned)
-               / NULLIF(COUNT(*) FILTER (WHERE NOT x.abandoned), 0) AS fcr_rate,
-           100.0 * COUNT(*) FILTER (WHERE x.repeat_within_7d) / COUNT(*) AS repeat_contact_rate,
-           100.0 * COUNT(*) FILTER (WHERE x.abandoned) / COUNT(*) AS abandonment_rate
-    FROM contacts x CROSS JOIN kinds k
+           CAST(SUM(x.contacts) AS BIGINT) AS contacts,
+           100.0 * CAST(SUM(x.resolved) AS BIGINT) / NULLIF(CAST(SUM(x.answered) AS BIGINT), 0) AS fcr_rate,
+           100.0 * CAST(SUM(x.repeats) AS BIGINT) / CAST(SUM(x.contacts) AS BIGINT) AS repeat_contact_rate,
+           100.0 * CAST(SUM(x.abandoned_contacts) AS BIGINT) / CAST(SUM(x.contacts) AS BIGINT)
+               AS abandonment_rate
+    FROM contact_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5
 ),
 survey_figures AS (
