@@ -135,7 +135,6 @@ def extract_and_validate(
     except Exception as error:
         stage.fail(error)
         raise
-    (stage.folder / "error.json").unlink(missing_ok=True)
     log.info("%s %s: read %d, valid %d, quarantined %d in %d batches", source, interval,
              summary["rows_read"], summary["rows_valid"], summary["rows_quarantined"], summary["batches"])
     return {k: summary[k] for k in ("source", "rows_read", "rows_valid", "rows_quarantined", "seconds")}

@@ -72,7 +72,7 @@ class StageWriter:
         self.quarantine_files: list[Path] = []
         self.rows_read = self.rows_valid = self.rows_quarantined = 0
         self.gx_results: list[dict[str, Any]] = []
-        self.gx_success, self.gx_statistics = True, {}
+        self.gx_success = True
 
     def add(self, result: ValidationResult) -> None:
         number = len(self.clean_files)
@@ -88,23 +88,25 @@ class StageWriter:
         self.gx_success &= result.gx_success
         if result.gx_result is not None:
             self.gx_results.append(result.gx_result)
-            self.gx_statistics = merged_gx(self.gx_results)["statistics"]
 
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         """Quarantine keys repeated across batches, then write the run's result (last)."""
         moved = self._quarantine_repeated_keys()
         self.rows_valid -= moved
         self.rows_quarantined += moved
-        if self.gx_results:
+        merged = merged_gx(self.gx_results) if self.gx_results else None
+        if merged is not None:
             (self.folder / GX_FILE).write_text(json.dumps(
-                {"run_id": self.run_id, "result": merged_gx(self.gx_results)}, default=str))
+                {"run_id": self.run_id, "result": merged}, default=str))
         summary = {**summary, "run_id": self.run_id, "rows_read": self.rows_read,
                    "rows_valid": self.rows_valid, "rows_quarantined": self.rows_quarantined,
-                   "gx_success": self.gx_success and not moved, "gx_statistics": self.gx_statistics,
+                   "gx_success": self.gx_success and not moved,
+                   "gx_statistics": merged["statistics"] if merged else {},
                    "batches": len(self.clean_files)}
         if self.rows_valid + self.rows_quarantined != self.rows_read:
             raise AssertionError(f"{self.contract.source}: staging lost rows")
         (self.folder / RESULT_FILE).write_text(json.dumps(summary, default=str))
+        (self.folder / ERROR_FILE).unlink(missing_ok=True)
         return summary
 
     def fail(self, error: BaseException) -> None:
