@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import lake, ledger, marts, privacy, schema_evolution, sources, warehouse
+from pipelines import lake, ledger, marts, privacy, schema_evolution, scratch, sources, warehouse
 from pipelines.conform import dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
@@ -184,17 +184,17 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
                          "over_standard": "boolean"})
 
 
-def _write_lake(settings: Settings, engine: sa.Engine, table: str, spool: Path, interval: Interval) -> None:
-    """The lake follows the committed warehouse: day partitions are exported from it, streamed."""
-    target = FACT_TABLES[table]
+def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval) -> None:
+    """The lake follows the committed warehouse: written, after the commit, from the rows it loaded."""
     if table in PARTITIONED_FACTS:
         column = PARTITIONED_FACTS[table]
-        schema = warehouse.arrow_schema(target)
-        with engine.connect() as conn:
-            for day in interval.days:
-                rows = sa.select(target).where(target.c[column] == day).order_by(*target.columns)
+        schema = warehouse.arrow_schema(FACT_TABLES[table])
+        with scratch.session(spool.parent) as local:
+            loaded = scratch.parquet(spool, schema.names, "loaded")
+            for day in interval.days:  # ordered, so the same rows always give the same file
+                rows = sa.select(loaded).where(loaded.c[column] == day).order_by(*loaded.c)
                 lake.write_partition_batches(lake.partition_path(settings.lake_dir, table, column, day),
-                                             schema, warehouse.export_batches(conn, rows, schema))
+                                             schema, warehouse.export_batches(local, rows, schema))
         return
     # fact_case: partitioned by month received; newer versions of a case win
     conformed = pd.read_parquet(spool)
@@ -251,11 +251,11 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     if table in PARTITIONED_FACTS:
         conn.execute(sa.delete(target).where(warehouse.in_days(target.c[PARTITIONED_FACTS[table]],
                                                                 interval.days)))
-        if target is fact_contact:  # repeat flags need the days before: set in the warehouse
-            with warehouse.staged_parquet(conn, spool, warehouse.arrow_schema(target)) as incoming:
-                repeats.insert_contacts(conn, incoming)
-        else:
-            warehouse.insert_parquet(conn, target, spool)
+        if target is fact_contact:  # repeat flags need the days before, as this transaction sees them
+            flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
+            repeats.flag_contacts(conn, spool, flagged)
+            flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
+        warehouse.insert_parquet(conn, target, spool)
     else:
         warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")
     day = interval.days[0]
@@ -316,7 +316,7 @@ def conform_and_load(
         # The lake follows the committed warehouse: a lake partition means its load committed
         # (a first load killed midway is therefore extracted whole again on the rerun).
         try:
-            _write_lake(settings, engine, loaded.table, loaded.spool, interval)
+            _write_lake(settings, loaded.table, loaded.spool, interval)
         finally:
             loaded.spool.unlink(missing_ok=True)
         lake.write_partition(

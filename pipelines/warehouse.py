@@ -233,6 +233,8 @@ def export_batches(conn: sa.Connection, query: sa.Select, schema: pa.Schema) -> 
                     out.write(chunk)
         finally:
             cursor.close()
+        if not spool.stat().st_size:  # no rows (Arrow's reader refuses an empty file)
+            return
         reader = pa_csv.open_csv(spool, read_options=pa_csv.ReadOptions(
             column_names=schema.names, use_threads=False), convert_options=pa_csv.ConvertOptions(
             column_types={f.name: f.type for f in schema}, true_values=["t"], false_values=["f"],

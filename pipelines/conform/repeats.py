@@ -1,49 +1,80 @@
 """Repeat contacts: the same customer contacting about the same service within 7 days.
 
-Computed in the warehouse as the day's contacts are inserted, over the day's rows and
-the 7 days before it, so neither the day nor its history has to be held in memory.
 A contact is a repeat when the customer's previous contact about the service started
-at most 7 days earlier; ties on start time are ordered history first, then by key.
+at most 7 days earlier; ties on start time are ordered by contact key. The flag is set
+on the day's conformed spool before the load, in the in-process DuckDB, so the
+warehouse takes the rows with a plain bulk load (PostgreSQL: one ``COPY``). Of the
+warehouse's history only the latest contact per customer and service in the 7 days
+before the day's first contact is needed: anything older is never the previous one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from pipelines import scratch, warehouse
 from pipelines.model import fact_contact
 
 REPEAT_WINDOW = timedelta(days=7)
 FLAG = "repeat_within_7d"
+HISTORY_COLUMNS = ("customer_key", "service_id", "start_time")
 
 
-def insert_contacts(conn: sa.Connection, incoming: sa.FromClause) -> int:
-    """Insert ``incoming`` (fact_contact's columns, flag empty) into fact_contact with the flag set."""
-    first = conn.execute(sa.select(sa.func.min(incoming.c.start_time))).scalar()
-    if first is None:
-        return 0
+def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
+    """Write the spool's contacts (fact_contact's columns, flag empty) to ``out`` with the flag set.
+
+    ``conn`` is the load's warehouse transaction: the history it reads is what the load
+    sees (the day's own earlier rows already deleted).
+    """
     names = [c.name for c in fact_contact.columns]
-    keys = ("customer_key", "service_id", "start_time", "contact_key")
-    # the day's rows whole, the history's only by the keys the window needs: no join afterwards
-    current = sa.select(*[incoming.c[n] for n in names], sa.literal(1).label("current"))
-    history = sa.select(*[fact_contact.c[n] if n in keys else sa.cast(sa.null(), fact_contact.c[n].type)
-                          .label(n) for n in names], sa.literal(0).label("current")).where(
-        fact_contact.c.start_time >= first - REPEAT_WINDOW, fact_contact.c.start_time < first,
-        # the same window in days, so PostgreSQL reads it through the partition-date index
-        fact_contact.c.contact_date.between((first - REPEAT_WINDOW).astimezone(UTC).date(),
-                                            first.astimezone(UTC).date()))
-    keyed = sa.union_all(current, history).subquery("keyed")
+    history_file = out.with_name(f"{out.stem}-history.parquet")
+    try:
+        with scratch.session(out.parent) as local:
+            incoming = scratch.parquet(spool, names, "incoming")
+            first = local.execute(sa.select(sa.func.min(incoming.c.start_time))).scalar()
+            _export_history(conn, first, history_file)
+            history = scratch.parquet(history_file, HISTORY_COLUMNS, "history")
+            return scratch.copy_to_parquet(local, _flagged(incoming, history, names), out)
+    finally:
+        history_file.unlink(missing_ok=True)
+
+
+def _export_history(conn: sa.Connection, first, path: Path) -> None:
+    """The latest contact per customer and service in the window before ``first``, as parquet."""
+    schema = pa.schema([warehouse.arrow_schema(fact_contact).field(n) for n in HISTORY_COLUMNS])
+    with pq.ParquetWriter(path, schema, compression="lz4") as writer:
+        if first is None:
+            return
+        since = first - REPEAT_WINDOW
+        latest = sa.select(fact_contact.c.customer_key, fact_contact.c.service_id,
+                           sa.func.max(fact_contact.c.start_time).label("start_time")).where(
+            fact_contact.c.customer_key.is_not(None),
+            fact_contact.c.start_time >= since, fact_contact.c.start_time < first,
+            # the same window in days, so PostgreSQL reads it through the partition-date index
+            fact_contact.c.contact_date.between(since.astimezone(UTC).date(), first.astimezone(UTC).date()),
+        ).group_by(fact_contact.c.customer_key, fact_contact.c.service_id)
+        for batch in warehouse.export_batches(conn, latest, schema):
+            writer.write_batch(batch)
+
+
+def _flagged(incoming: sa.FromClause, history: sa.FromClause, names: list[str]) -> sa.Select:
+    """The day's rows with the flag: a window over them and the history's latest contacts."""
+    current = sa.select(*[incoming.c[n] for n in names if n != FLAG], sa.literal(1).label("current"))
+    earlier = sa.select(*[history.c[n] if n in HISTORY_COLUMNS else sa.null().label(n)
+                          for n in names if n != FLAG], sa.literal(0).label("current"))
+    keyed = sa.union_all(current, earlier).subquery("keyed")
     previous = sa.func.lag(keyed.c.start_time).over(
         partition_by=[keyed.c.customer_key, keyed.c.service_id],
         order_by=[keyed.c.start_time, keyed.c.current, keyed.c.contact_key])
-    ordered = sa.select(*[keyed.c[n] for n in names if n != FLAG], keyed.c.current,
-                        previous.label("previous")).subquery("ordered")
-    repeat = sa.case((sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
-                              ordered.c.previous >= ordered.c.start_time - REPEAT_WINDOW), sa.true()),
-                     else_=sa.false())
-    select = sa.select(*[repeat.label(FLAG) if n == FLAG else ordered.c[n] for n in names]).where(
-        ordered.c.current == 1)
-    result = conn.execute(sa.insert(fact_contact).from_select(names, select).execution_options(
-        preserve_rowcount=True))
-    return result.rowcount
+    ordered = sa.select(keyed, previous.label("previous")).subquery("ordered")
+    repeat = sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
+                     ordered.c.previous >= ordered.c.start_time - sa.func.to_days(REPEAT_WINDOW.days))
+    return sa.select(*[repeat.label(FLAG) if n == FLAG else ordered.c[n]
+                       for n in names]).where(ordered.c.current == 1).order_by(
+        # a customer's contacts together: PostgreSQL's (customer_key, start_time) index takes them in order
+        ordered.c.customer_key, ordered.c.start_time)

@@ -1,4 +1,4 @@
-"""Repeat contacts are flagged in the warehouse, over the day's rows and the 7 days before."""
+"""Repeat contacts are flagged over the day's rows and the warehouse's 7 days before."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -34,8 +34,10 @@ def contacts(ids, customers, times):
 def load(engine, rows, tmp_path, name):
     spool = tmp_path / f"{name}.parquet"
     pq.write_table(rows, spool)
-    with engine.begin() as conn, warehouse.staged_parquet(conn, spool, rows.schema) as incoming:
-        return repeats.insert_contacts(conn, incoming)
+    flagged = tmp_path / f"{name}-flagged.parquet"
+    with engine.begin() as conn:
+        repeats.flag_contacts(conn, spool, flagged)
+        return warehouse.insert_parquet(conn, fact_contact, flagged)
 
 
 def expected_flags(all_rows: pd.DataFrame, day_ids: list[str]) -> dict[str, bool]:
@@ -61,14 +63,18 @@ def engine(request, tmp_path, server_database):
 
 
 def test_flags_count_history_and_same_day_and_ignore_older_than_7_days(engine, tmp_path):
-    # history: C2 six days before, C3 eight days before, C4 exactly 7 days before
-    history = contacts(["H2", "H3", "H4"], ["C2", "C3", "C4"],
-                       ["2026-03-02T10:00Z", "2026-02-28T10:00Z", "2026-03-01T09:00Z"])
-    assert load(engine, history, tmp_path, "history") == 3
-    day_ids = ["K1", "K2", "K3", "K4", "K5", "K6", "K7"]
-    day = contacts(day_ids, ["C1", "C1", "C2", "C3", "C4", None, None],
+    # history: C2 six days before, C3 eight days before, C4 exactly 7 days before,
+    # C5 nine and two days before, C6 ten and eight days before, and contacts without a customer
+    history_ids = ["H2", "H3", "H4", "H5a", "H5b", "H6a", "H6b", "H7"]
+    history = contacts(history_ids, ["C2", "C3", "C4", "C5", "C5", "C6", "C6", None],
+                       ["2026-03-02T10:00Z", "2026-02-28T10:00Z", "2026-03-01T09:00Z", "2026-02-27T09:00Z",
+                        "2026-03-06T09:00Z", "2026-02-26T09:00Z", "2026-02-28T09:00Z", "2026-03-07T09:00Z"])
+    assert load(engine, history, tmp_path, "history") == len(history_ids)
+    day_ids = ["K1", "K2", "K3", "K4", "K5", "K6", "K7", "K8", "K9"]
+    day = contacts(day_ids, ["C1", "C1", "C2", "C3", "C4", None, None, "C5", "C6"],
                    ["2026-03-08T09:00Z", "2026-03-08T12:00Z", "2026-03-08T09:00Z", "2026-03-08T09:00Z",
-                    "2026-03-08T09:00Z", "2026-03-08T09:00Z", "2026-03-08T09:30Z"])
+                    "2026-03-08T09:00Z", "2026-03-08T09:00Z", "2026-03-08T09:30Z", "2026-03-08T09:00Z",
+                    "2026-03-08T09:00Z"])
     assert load(engine, day, tmp_path, "day") == len(day_ids)
 
     on_the_day = fact_contact.c.contact_date == datetime(2026, 3, 8, tzinfo=UTC).date()
@@ -78,9 +84,9 @@ def test_flags_count_history_and_same_day_and_ignore_older_than_7_days(engine, t
     both = pd.concat([history.to_pandas(), day.to_pandas()])
     customers = both["customer_key"].astype(object).where(both["customer_key"].notna(), None)
     both = pd.DataFrame({"customer": customers, "start": both["start_time"]}).set_axis(
-        ["H2", "H3", "H4", *day_ids])
+        [*history_ids, *day_ids])
     expected = expected_flags(both, day_ids)
     keys = dict(zip(day_ids, day.column("contact_key").to_pylist(), strict=True))
     assert {i: stored[keys[i]] for i in day_ids} == expected
     assert expected == {"K1": False, "K2": True, "K3": True, "K4": False, "K5": True,
-                        "K6": False, "K7": False}
+                        "K6": False, "K7": False, "K8": True, "K9": False}
