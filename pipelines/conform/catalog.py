@@ -12,12 +12,38 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from pipelines.contracts import SAFE_NAME, ContractError
 
 UNMAPPED = "unmapped"
+
+
+def key_positions(values: pd.Series, keys: list[str]) -> np.ndarray:
+    """Position of each value in ``keys``, -1 where the value is missing or not a key.
+
+    One hash lookup in Arrow (C++) instead of a Python dictionary call per row, which
+    is what ``Series.map(dict)`` costs on millions of rows.
+    """
+    column = pa.array(values.astype("string"), pa.large_string())
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    found = pc.index_in(column, value_set=pa.array(keys, pa.large_string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def lookup(values: pd.Series, mapping: dict[Any, Any], dtype: str = "string") -> pd.Series:
+    """``mapping[value]`` per value as ``dtype``, missing where the value is missing or not a key.
+
+    The same as ``values.map(mapping).astype(dtype)`` for a mapping keyed by text.
+    """
+    keys = [k for k in mapping if isinstance(k, str)]  # a number in the YAML never equals a text
+    found = pd.array([mapping[k] for k in keys], dtype=dtype)
+    taken = found.take(key_positions(values, keys), allow_fill=True)
+    return pd.Series(taken, index=values.index)
 
 
 @dataclass(frozen=True)
@@ -48,25 +74,34 @@ class Catalog:
 
     def map_codes(self, codes: pd.Series, code_kind: str) -> pd.Series:
         """Service id per code, case-insensitive; unknown codes become ``unmapped``."""
-        mapping = self.code_to_service(code_kind)
-        return codes.astype("string").str.strip().str.lower().map(mapping).fillna(UNMAPPED)
+        return lookup(codes.astype("string").str.strip().str.lower(), self.code_to_service(code_kind)
+                      ).fillna(UNMAPPED)
 
     def journey_of(self, service_ids: pd.Series) -> pd.Series:
         mapping = {s["service_id"]: s["journey_id"] for s in self.services}
-        return service_ids.map(mapping).fillna(UNMAPPED).astype("string")
+        return lookup(service_ids, mapping).fillna(UNMAPPED)
 
     def standard_days(self, service_ids: pd.Series) -> pd.Series:
         mapping = {s["service_id"]: s["standard_days"] for s in self.services}
-        return service_ids.map(mapping).astype("Int64")
+        return lookup(service_ids, mapping, "Int64")
 
     def stage_by_journey(self, journey_ids: pd.Series, key: str, values: pd.Series) -> pd.Series:
-        """Stage from a per-journey mapping such as ``contact_reason_stage``."""
-        out = pd.Series(UNMAPPED, index=values.index, dtype="string")
-        for journey in self.journeys:
-            mask = journey_ids == journey["journey_id"]
-            mapping = journey.get(key, {})
-            out[mask] = values[mask].map(mapping).fillna(UNMAPPED)
-        return out
+        """Stage from a per-journey mapping such as ``contact_reason_stage``.
+
+        A table of stages by journey and value, read at each row's two positions.
+        """
+        mappings = {j["journey_id"]: j.get(key, {}) for j in self.journeys}  # the last of a repeated id
+        value_keys = list(dict.fromkeys(k for m in mappings.values() for k in m if isinstance(k, str)))
+        table = np.full((len(mappings) + 1, len(value_keys) + 1), UNMAPPED, dtype=object)
+        for row, mapping in enumerate(mappings.values()):
+            for col, value in enumerate(value_keys):
+                if mapping.get(value) is not None:
+                    table[row, col] = mapping[value]
+        row = key_positions(journey_ids, list(mappings))
+        col = key_positions(values, value_keys)
+        row[row < 0], col[col < 0] = len(mappings), len(value_keys)  # the last row and column: unmapped
+        stages = pd.array(table.ravel(), dtype="string")
+        return pd.Series(stages.take(row * table.shape[1] + col), index=values.index)
 
     def journey_stage(self, journey_ids: pd.Series, key: str) -> pd.Series:
         """A single stage per journey, such as ``case_decided_stage``."""
@@ -89,7 +124,7 @@ class Catalog:
 
     def survey_form_stage(self, forms: pd.Series) -> pd.Series:
         stages = {str(k).lower(): v["stage"] for k, v in self.raw.get("survey_forms", {}).items()}
-        return forms.astype("string").str.lower().map(stages).fillna(UNMAPPED).astype("string")
+        return lookup(forms.astype("string").str.lower(), stages).fillna(UNMAPPED)
 
     def survey_form_ids(self) -> list[str]:
         return [code for s in self.services for code in s.get("codes", {}).get("survey_form", [])]

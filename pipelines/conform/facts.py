@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.conform.catalog import UNMAPPED, Catalog
+from pipelines.conform.catalog import UNMAPPED, Catalog, key_positions
 from pipelines.insight.text import ThemeTaxonomy, text_signals
 from pipelines.model import A11_ITEMS
 from pipelines.privacy import PrivacyPolicy, policy_for
@@ -37,7 +39,15 @@ def _unmapped(codes: pd.Series, service_ids: pd.Series, code_kind: str) -> pd.Da
 
 
 def _utc_date(stamps: pd.Series) -> pd.Series:
-    return stamps.dt.tz_convert("UTC").dt.date
+    """The UTC calendar day of each timestamp, as an Arrow date column (no Python date per row)."""
+    utc = pa.array(stamps.dt.tz_convert("UTC"))
+    return pd.Series(pd.arrays.ArrowExtensionArray(utc.cast(pa.date32())), index=stamps.index)
+
+
+def _days_between(first: pd.Series, last: pd.Series) -> pd.Series:
+    """Whole days from one date column to another (missing where either is)."""
+    days = pc.subtract(pa.array(last).cast(pa.int32()), pa.array(first).cast(pa.int32()))
+    return pd.Series(days.to_pandas(types_mapper={pa.int32(): pd.Int64Dtype()}.get), index=first.index)
 
 
 def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy) -> Conformed:
@@ -46,7 +56,7 @@ def conform_cases(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolic
     service = catalog.map_codes(clean["form_type"], "form_type")
     received_date = _utc_date(clean["received_at"])
     decided_date = _utc_date(clean["decided_at"])
-    cycle = (pd.to_datetime(decided_date) - pd.to_datetime(received_date)).dt.days.astype("Int64")
+    cycle = _days_between(received_date, decided_date)
     standard = catalog.standard_days(service)
     rows = pd.DataFrame({
         "case_key": clean["case_number"],
@@ -135,14 +145,30 @@ def conform_survey(
         "comment_themes": signals["themes"],
         "case_key": case_key,
     })
-    cases = lookup_cases(sorted(case_key.dropna().unique().tolist()))
+    known = pc.unique(pa.array(case_key, pa.large_string())).drop_null()
+    cases = lookup_cases(known.take(pc.sort_indices(known)).to_pylist())
     cases = cases.rename(columns={"cycle_days": "case_cycle_days", "standard_days": "case_standard_days",
                                   "over_standard": "case_over_standard"})
-    rows = rows.merge(cases, on="case_key", how="left", validate="many_to_one")
-    rows.insert(rows.columns.get_loc("case_key") + 1, "case_linked",
-                rows["case_key"].isin(cases["case_key"]).astype("boolean"))
+    rows = _with_cases(rows, cases)
     return Conformed("fact_survey_response", rows,
                      _unmapped(clean["form_uuid"], service, "survey_form"), protected.redactions)
+
+
+def _with_cases(rows: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    """Each response with its case's columns (missing if not found) and ``case_linked`` after ``case_key``.
+
+    A left join on ``case_key`` through the position of each key among the cases (one
+    Arrow hash lookup) rather than a pandas merge, which factorizes both sides.
+    """
+    if not cases["case_key"].is_unique:
+        raise pd.errors.MergeError("lookup_cases gave a case key twice; each response needs one case")
+    found = key_positions(rows["case_key"], cases["case_key"].tolist())
+    linked = pd.Series(found >= 0, index=rows.index, dtype="boolean")
+    columns = {name: pd.Series(cases[name].array.take(found, allow_fill=True), index=rows.index)
+               for name in cases.columns if name != "case_key"}
+    rows = rows.assign(**columns)
+    rows.insert(rows.columns.get_loc("case_key") + 1, "case_linked", linked)
+    return rows
 
 
 def conform_web(clean: pd.DataFrame, catalog: Catalog, key: str | PrivacyPolicy) -> Conformed:
