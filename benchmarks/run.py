@@ -302,6 +302,21 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}")
 
 
+LOAD_PARTS = {"conform": "conform (all sources)",
+              "load": "load (repeat flags, bulk insert, quarantine, ledger)",
+              "lake": "lake partitions"}
+
+
+def load_parts(stage: Measure) -> dict[str, float]:
+    """The load stage's seconds split into conform, load and lake, summed over the sources."""
+    per_source = [counts.get("seconds", {}) for counts in stage.detail.get("loaded", {}).values()
+                  if isinstance(counts, dict)]
+    if not per_source:
+        return {}
+    return {label: sum(seconds.get(part, 0.0) for seconds in per_source)
+            for part, label in LOAD_PARTS.items()}
+
+
 def render(results: list[BenchResult], size: Size, size_name: str) -> str:
     """A Markdown table: every figure with its ratio to the run's physical reference."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -316,6 +331,9 @@ def render(results: list[BenchResult], size: Size, size_name: str) -> str:
                   *([result.peer] if result.peer else [])]:
             lines.append(f"| {result.label} | {m.name} | {m.seconds:.2f} | {m.rows:,} | "
                          f"{m.rows_per_second:,.0f} | {m.peak_rss_mb:,.0f} | {m.seconds / ref:.2f} |")
+            for part, seconds in load_parts(m).items():
+                lines.append(f"| {result.label} | {m.name}: of which {part} | {seconds:.2f} | | | | "
+                             f"{seconds / ref:.2f} |")
         total = result.total_seconds
         lines.append(f"| {result.label} | **nightly job, all stages** (wall) | {total:.2f} | | | "
                      f"{result.peak_rss_mb:,.0f} | {total / ref:.2f} |")

@@ -216,6 +216,7 @@ class _Loaded:
     entry: ledger.LedgerEntry
     table: str
     spool: Path
+    seconds: dict[str, float]  # conform, load (and lake, once written)
 
 
 def _conform_to_spool(conn: sa.Connection, staged: Staged, catalog: Catalog, settings: Settings,
@@ -243,7 +244,9 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     target = FACT_TABLES[table]
     schema_evolution.evolve(conn, target)  # newly declared columns, added with the rows that fill them
     spool = staging_dir(settings, source, interval) / f"conformed-{_safe(run_id)}.parquet"
+    clock = time.perf_counter()
     rows_loaded, unmapped, redactions = _conform_to_spool(conn, staged, catalog, settings, target, spool)
+    conformed_at = time.perf_counter()
     # quarantined records keep identifiers (engineers trace them) but not free text
     kept = policy.protect_quarantine(source, staged.quarantine)
     staged.quarantine = kept.frame
@@ -271,7 +274,8 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
         rows_quarantined=len(staged.quarantine), rows_unmapped=int(unmapped["rows"].sum()))
     ledger.record(conn, entry)
     _record_redactions(conn, source, interval, run_id, redactions)
-    return _Loaded(entry, table, spool)
+    seconds = {"conform": conformed_at - clock, "load": time.perf_counter() - conformed_at}
+    return _Loaded(entry, table, spool, seconds)
 
 
 def _record_redactions(conn: sa.Connection, source: str, interval: Interval, run_id: str,
@@ -315,17 +319,19 @@ def conform_and_load(
             loaded = _load_source(conn, settings, staged, catalog, policy, interval, run_id)
         # The lake follows the committed warehouse: a lake partition means its load committed
         # (a first load killed midway is therefore extracted whole again on the rerun).
+        clock = time.perf_counter()
         try:
             _write_lake(settings, loaded.table, loaded.spool, interval)
         finally:
             loaded.spool.unlink(missing_ok=True)
+        loaded.seconds["lake"] = time.perf_counter() - clock
         lake.write_partition(
             lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
             pa.Table.from_pandas(staged.quarantine, preserve_index=False))
         entry = loaded.entry
         report["loaded"][source] = {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
                                     "rows_quarantined": entry.rows_quarantined,
-                                    "rows_unmapped": entry.rows_unmapped}
+                                    "rows_unmapped": entry.rows_unmapped, "seconds": loaded.seconds}
     return report
 
 
