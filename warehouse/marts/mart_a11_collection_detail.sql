@@ -7,12 +7,10 @@
 -- at the journey's case-decided stage (which is the stage the catalog's survey forms ask about).
 -- Parameters: :period_start, :start_day, :end_day (the quarter), :fiscal_year, :fiscal_quarter.
 -- Portable between DuckDB and PostgreSQL.
--- first_seen: each customer's earliest case receipt or contact, for the customers the periods
--- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
-WITH first_seen AS (
-    SELECT customer_key, first_at FROM customer_first_seen
-),
-kinds AS (
+-- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
+-- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
 ),
@@ -23,7 +21,7 @@ decided AS (
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
     FROM fact_case c
     JOIN dim_journey j ON j.journey_id = c.journey_id AND j.is_case_decided_stage
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE c.decided_date >= :start_day AND c.decided_date < :end_day
       AND c.status IN ('approved', 'denied') AND c.service_id <> 'unmapped'
 ),
@@ -34,7 +32,7 @@ responses AS (
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
     FROM fact_survey_response r
     LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
 ),
 offered AS (
@@ -49,6 +47,14 @@ offered AS (
     FROM decided x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5, 6
 ),
+-- responses counted per combination of segment values first, then added up per segment kind
+-- (integer counts: the sums equal counting again; every response five times was sorted on disk)
+response_counts AS (
+    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
+           COUNT(*) AS responses
+    FROM responses
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+),
 responded AS (
     SELECT x.service_id, x.journey_id, x.stage, x.channel, k.segment_kind,
            CASE k.segment_kind WHEN 'all' THEN 'all'
@@ -56,8 +62,8 @@ responded AS (
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
                 ELSE x.customer_history END AS segment,
-           COUNT(*) AS volume_of_respondents
-    FROM responses x CROSS JOIN kinds k
+           CAST(SUM(x.responses) AS BIGINT) AS volume_of_respondents
+    FROM response_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5, 6
 ),
 keys AS (

@@ -6,12 +6,10 @@
 -- Age counts calendar days (UTC) from receipt to the review date, like cycle_days.
 -- Parameters: :period_start (the week's Monday), :review_date, :as_of.
 -- Portable between DuckDB and PostgreSQL.
--- first_seen: each customer's earliest case receipt or contact, for the customers the periods
--- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
-WITH first_seen AS (
-    SELECT customer_key, first_at FROM customer_first_seen
-),
-in_process AS (
+-- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
+-- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+WITH in_process AS (
     SELECT c.case_key, c.service_id, c.journey_id, c.product_line, c.office, c.channel,
            c.customer_type, c.language, c.region,
            CASE WHEN c.customer_key IS NULL THEN 'unknown'
@@ -19,7 +17,7 @@ in_process AS (
            c.received_date, c.standard_days,
            CAST(:review_date AS DATE) - c.received_date AS age_days
     FROM fact_case c
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE c.received_at < :as_of
       AND c.standard_days IS NOT NULL
       AND (c.decided_at IS NULL OR c.decided_at >= :as_of)

@@ -5,12 +5,10 @@
 -- Parameters: :start_day (inclusive), :end_day (exclusive). Portable between DuckDB and PostgreSQL.
 -- customer_history: 'returning' when the customer already had a case received or a contact
 -- before the case the record is about (before the contact itself when it names no known case).
--- first_seen: each customer's earliest case receipt or contact, for the customers the periods
--- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
-WITH first_seen AS (
-    SELECT customer_key, first_at FROM customer_first_seen
-),
-kinds AS (
+-- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
+-- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
 ),
@@ -20,7 +18,7 @@ cases AS (
            CASE WHEN c.customer_key IS NULL THEN 'unknown'
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
     FROM fact_case c
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE (c.received_date >= :start_day AND c.received_date < :end_day)
        OR (c.decided_date >= :start_day AND c.decided_date < :end_day)
 ),
@@ -32,7 +30,7 @@ contacts AS (
                 ELSE 'first_time' END AS customer_history
     FROM fact_contact k
     LEFT JOIN fact_case c ON c.case_key = k.case_key
-    LEFT JOIN first_seen f ON f.customer_key = k.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = k.customer_key
     WHERE k.contact_date >= :start_day AND k.contact_date < :end_day
 ),
 responses AS (
@@ -42,7 +40,7 @@ responses AS (
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
     FROM fact_survey_response r
     LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day
 ),
 received AS (
@@ -99,6 +97,20 @@ contact_figures AS (
     FROM contact_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5
 ),
+-- the responses likewise: means and shares from integer sums and counts per combination, which
+-- add up exactly (the mean is the sum over the count, as AVG computes it)
+response_counts AS (
+    SELECT response_date, service_id, journey_id, customer_type, language, region, customer_history,
+           COUNT(*) AS responses,
+           SUM(trust) AS sum_trust, COUNT(trust) AS trust_answers,
+           COUNT(*) FILTER (WHERE trust >= 4) AS trust_agree,
+           SUM(satisfaction) AS sum_satisfaction, COUNT(satisfaction) AS satisfaction_answers,
+           COUNT(*) FILTER (WHERE satisfaction >= 4) AS satisfaction_agree,
+           SUM(CAST(ROUND(comment_sentiment * 10000) AS BIGINT)) AS sentiment_e4,
+           COUNT(comment_sentiment) AS sentiments
+    FROM responses
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+),
 survey_figures AS (
     SELECT x.response_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
            CASE k.segment_kind WHEN 'all' THEN 'all'
@@ -106,15 +118,16 @@ survey_figures AS (
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
                 ELSE x.customer_history END AS segment,
-           COUNT(*) AS survey_responses,
-           AVG(x.trust) AS mean_trust,
-           AVG(x.satisfaction) AS mean_satisfaction,
-           100.0 * COUNT(*) FILTER (WHERE x.trust >= 4) / NULLIF(COUNT(x.trust), 0) AS pct_agree_trust,
-           100.0 * COUNT(*) FILTER (WHERE x.satisfaction >= 4) / NULLIF(COUNT(x.satisfaction), 0)
-               AS pct_agree_satisfaction,
-           SUM(CAST(ROUND(x.comment_sentiment * 10000) AS BIGINT))
-               / (10000.0 * NULLIF(COUNT(x.comment_sentiment), 0)) AS mean_comment_sentiment
-    FROM responses x CROSS JOIN kinds k
+           CAST(SUM(x.responses) AS BIGINT) AS survey_responses,
+           SUM(x.sum_trust) / NULLIF(SUM(x.trust_answers), 0) AS mean_trust,
+           SUM(x.sum_satisfaction) / NULLIF(SUM(x.satisfaction_answers), 0) AS mean_satisfaction,
+           100.0 * CAST(SUM(x.trust_agree) AS BIGINT) / NULLIF(CAST(SUM(x.trust_answers) AS BIGINT), 0)
+               AS pct_agree_trust,
+           100.0 * CAST(SUM(x.satisfaction_agree) AS BIGINT)
+               / NULLIF(CAST(SUM(x.satisfaction_answers) AS BIGINT), 0) AS pct_agree_satisfaction,
+           CAST(SUM(x.sentiment_e4) AS BIGINT) / (10000.0 * NULLIF(CAST(SUM(x.sentiments) AS BIGINT), 0))
+               AS mean_comment_sentiment
+    FROM response_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5
 ),
 keys AS (

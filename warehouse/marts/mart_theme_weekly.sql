@@ -5,12 +5,10 @@
 -- identical bits whatever order a parallel aggregate met the rows in.
 -- Parameters: :period_start, :start_day (inclusive), :end_day (exclusive): the ISO week.
 -- Portable between DuckDB and PostgreSQL.
--- first_seen: each customer's earliest case receipt or contact, for the customers the periods
--- being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen).
-WITH first_seen AS (
-    SELECT customer_key, first_at FROM customer_first_seen
-),
-kinds AS (
+-- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
+-- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
 ),
@@ -20,7 +18,7 @@ texts AS (
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
     FROM fact_survey_response r
     LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day
       AND r.comment IS NOT NULL AND TRIM(r.comment) <> ''
     UNION ALL
