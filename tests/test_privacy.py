@@ -221,6 +221,16 @@ def test_pseudonyms_are_hmac_sha256_of_domain_and_value():
     assert out.iloc[3] == hmac_hex(KEY, "case", "FBA0000000002")
 
 
+@pytest.mark.parametrize("length", [16, 31, 32, 64])
+def test_pseudonyms_of_many_values_are_each_values_hmac_at_any_length(length):
+    values = pd.Series([f"C{i:08d}" for i in range(3000)] + ["é 漢字", "", " x ", None, "C00000007"],
+                       index=range(100, 3105), dtype="string")
+    out = pseudonymise(values, KEY, "customer", length)
+    assert list(out.index) == list(values.index) and str(out.dtype) == "string"
+    assert out.tolist() == [pd.NA if v is pd.NA else hmac_hex(KEY, "customer", v.strip(), length)
+                            for v in values.tolist()]
+
+
 def test_the_domain_keeps_equal_texts_of_different_identifiers_apart():
     same = pd.Series(["12345"])
     assert pseudonymise(same, KEY, "case").iloc[0] != pseudonymise(same, KEY, "contact").iloc[0]

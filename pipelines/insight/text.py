@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from pipelines.contracts import SAFE_NAME, ContractError
@@ -29,6 +31,10 @@ NEGATIVE_BELOW = -0.05
 POSITIVE_ABOVE = 0.05
 # A redaction placeholder such as [PHONE] or [EMAIL] (see pipelines.privacy).
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+# Texts RE2 (ASCII \w and \s) and Python's ``re`` (Unicode) could read differently:
+# non-ASCII characters, and the ASCII controls Python counts as white space.
+PYTHON_ONLY = r"[^\x00-\x7f]|[\x0b\x1c-\x1f]"
+_ASCII_WORD = re.compile(r"[A-Za-z0-9_]")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Theme:
     label: str
     description: str
     pattern: re.Pattern[str]
+    # The same matching in RE2 (Arrow, C++) for texts without PYTHON_ONLY characters;
+    # None where it cannot be said in RE2, then Python reads every text.
+    re2_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,24 @@ class ThemeTaxonomy:
 def _phrase_regex(phrase: str) -> str:
     words = re.split(r"[\s-]+", phrase.strip().lower())
     return r"[\s-]+".join(re.escape(w) for w in words if w)
+
+
+def _re2_pattern(phrases: list[str], alternatives: str) -> str | None:
+    """``alternatives`` between RE2 word boundaries, when that matches exactly what Python does.
+
+    ``(?<![\\w])`` before a phrase that starts with a word character is ``\\b`` (and the same
+    at its end); on ASCII text without the controls of PYTHON_ONLY, RE2's ``\\w``, ``\\s`` and
+    case folding are Python's.
+    """
+    ends = [w for p in phrases for w in (p.strip()[:1], p.strip()[-1:])]
+    if not alternatives.isascii() or not all(_ASCII_WORD.fullmatch(c) for c in ends):
+        return None
+    pattern = rf"\b(?:{alternatives})\b"
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern, ignore_case=True)
+    except pa.ArrowInvalid:
+        return None
+    return pattern
 
 
 @cache
@@ -79,7 +106,8 @@ def load_taxonomy(schemas_dir: Path) -> ThemeTaxonomy:
             raise ContractError(f"{path}: theme {theme_id!r} has no phrases")
         alternatives = "|".join(sorted({_phrase_regex(p) for p in phrases}, key=len, reverse=True))
         themes.append(Theme(theme_id, str(entry.get("label", theme_id)), str(entry.get("description", "")),
-                            re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE)))
+                            re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE),
+                            _re2_pattern(phrases, alternatives)))
     if not themes:
         raise ContractError(f"{path}: no themes")
     return ThemeTaxonomy(tuple(themes), path)
@@ -96,27 +124,65 @@ def _analyzer():
     return SentimentIntensityAnalyzer()
 
 
+class _WithoutEmoji(str):
+    """A text VADER's emoji pass reads as one piece: iterating it gives the whole text once.
+
+    ``polarity_scores`` first rebuilds the text character by character, replacing emoji
+    characters by their descriptions: 40 % of its time. A text without an emoji comes out
+    of that loop unchanged, so passing it whole gives the same text and the same score.
+    Every emoji character of VADER's list is non-ASCII: ASCII texts may be passed so.
+    """
+
+    def __iter__(self):
+        yield str(self)
+
+
 def _present(texts: pd.Series) -> pd.Series:
     return texts.notna() & texts.astype("string").str.strip().fillna("").ne("")
+
+
+def _arrow_strings(texts: pd.Series) -> pa.Array:
+    column = pa.array(texts.astype("string"), pa.large_string())
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def sentiment(texts: pd.Series) -> pd.Series:
     """VADER compound score per text (-1..1); missing where there is no text."""
     analyzer = _analyzer()
     present = _present(texts)
+    chosen = texts[present].astype("string")
+    ascii_only = pc.string_is_ascii(_arrow_strings(chosen)).to_numpy(zero_copy_only=False)
     scores = pd.Series(pd.NA, index=texts.index, dtype="Float64")
-    scores[present] = [analyzer.polarity_scores(str(t))["compound"] for t in texts[present]]
+    scores[present] = [analyzer.polarity_scores(_WithoutEmoji(text) if plain else text)["compound"]
+                       for text, plain in zip(chosen.tolist(), ascii_only.tolist(), strict=True)]
     return scores
 
 
 def themes(texts: pd.Series, taxonomy: ThemeTaxonomy) -> pd.Series:
-    """Theme ids per text, sorted and joined by ``;``; missing where no theme (or no text)."""
+    """Theme ids per text, sorted and joined by ``;``; missing where no theme (or no text).
+
+    Each theme is matched in RE2 over the whole column at once; Python's ``re`` reads only
+    the texts RE2 could read differently (PYTHON_ONLY) and themes RE2 cannot express.
+    """
     present = _present(texts)
+    chosen = texts[present].astype("string")
+    column = _arrow_strings(chosen)
+    python_only = np.flatnonzero(pc.match_substring_regex(column, PYTHON_ONLY).to_numpy(zero_copy_only=False))
+    every = np.arange(len(chosen))
+    values = chosen.tolist()
+    found = np.zeros((len(chosen), len(taxonomy.themes)), dtype=bool)
+    for k, theme in enumerate(taxonomy.themes):
+        if theme.re2_pattern is not None:
+            found[:, k] = pc.match_substring_regex(column, theme.re2_pattern, ignore_case=True).to_numpy(
+                zero_copy_only=False)
+        for i in python_only if theme.re2_pattern is not None else every:
+            found[i, k] = theme.pattern.search(values[i]) is not None
+    combinations, which = np.unique(found, axis=0, return_inverse=True)
+    ids = np.array([t.theme_id for t in taxonomy.themes], dtype=object)
+    labels = np.array([THEME_SEPARATOR.join(ids[row]) or None for row in combinations], dtype=object)
     out = pd.Series(pd.NA, index=texts.index, dtype="string")
-    found = [THEME_SEPARATOR.join(t.theme_id for t in taxonomy.themes if t.pattern.search(str(text)))
-             for text in texts[present]]
-    out[present] = found
-    return out.replace("", pd.NA)
+    out[present] = labels[which.reshape(-1)] if len(chosen) else []
+    return out
 
 
 def text_signals(texts: pd.Series, taxonomy: ThemeTaxonomy | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from pipelines.contracts import ContractError
 from pipelines.insight.text import has_placeholder, load_taxonomy, phrases, sentiment, text_signals, themes
@@ -29,6 +30,28 @@ def test_themes_are_matched_on_word_boundaries_and_listed_in_taxonomy_order(taxo
 def test_phrase_words_may_be_separated_by_any_spaces_or_hyphens(taxonomy):
     found = themes(pd.Series(["I was put  on-hold for an hour"]), taxonomy)
     assert "phone_line" in found[0].split(";")
+
+
+# Texts where RE2 and Python's re could differ: Unicode letters, digits, spaces and case
+# folds (Kelvin sign, long s), the ASCII controls Python counts as spaces, emoji.
+TRICKY = ["Nobody could tell me the STATUS of my case", "I was put\x0bon hold", "on\x1chold", "ON-HOLD!!",
+          "on\u00a0hold", "waited\u2028months", "caf\u00e9 app crashes \U0001F600", "\u212aind staff",
+          "the \u017ftatus page", "\U0001F642 great", "great \U0001F642", "  padded wait  ", "wait_time",
+          "waiting's", "x-wait-x", "status\u2014page", "i \u2764 the app", "\u00a9", "great!!! :)", ":(",
+          "TAB\twait", "new\nline status", "\u00e9tat du site", "stra\u00dfe", "\u0130stanbul online",
+          "A\u0301pp", "Quick and easy, thank you.", "The STATUS page never updates!!", "I WAITED months :("]
+
+
+def test_themes_are_those_pythons_re_finds_in_every_text(taxonomy):
+    texts = pd.Series(TRICKY)
+    expected = [";".join(t.theme_id for t in taxonomy.themes if t.pattern.search(text)) or None
+                for text in TRICKY]
+    assert [None if v is pd.NA else v for v in themes(texts, taxonomy).tolist()] == expected
+
+
+def test_sentiment_is_vaders_own_compound_score_with_or_without_emoji():
+    analyzer = SentimentIntensityAnalyzer()
+    assert sentiment(pd.Series(TRICKY)).tolist() == [analyzer.polarity_scores(t)["compound"] for t in TRICKY]
 
 
 def test_sentiment_is_negative_for_complaints_positive_for_praise_and_missing_without_text():
