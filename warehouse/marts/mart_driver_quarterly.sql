@@ -19,7 +19,7 @@ WITH kinds AS (
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
 ),
 responses AS (
-    SELECT r.response_id, r.service_id, r.journey_id, r.created_at, r.case_key, r.satisfaction, r.trust,
+    SELECT r.service_id, r.journey_id, r.created_at, r.case_key, r.satisfaction, r.trust,
            r.case_cycle_days, r.case_standard_days, r.customer_type, r.language, r.region,
            CASE WHEN c.customer_key IS NULL THEN 'unknown'
                 WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
@@ -28,20 +28,25 @@ responses AS (
     LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
 ),
+-- Each response's contact is looked up by its case (an index probe per response on PostgreSQL),
+-- rather than joining every contact ever loaded: the mart's cost follows the quarter's
+-- responses, not the history beside them.
 contact_link AS (
-    SELECT response_id, channel, wait_seconds, resolved_first_contact, transferred, abandoned
-    FROM (
-        SELECT r.response_id, k.channel, k.wait_seconds, k.resolved_first_contact, k.transferred,
-               k.abandoned,
-               ROW_NUMBER() OVER (PARTITION BY r.response_id ORDER BY k.start_time DESC, k.contact_key)
-                   AS recency
-        FROM responses r
-        JOIN fact_contact k ON k.case_key = r.case_key AND k.start_time < r.created_at
-    ) ranked
-    WHERE recency = 1
+    SELECT r.service_id, r.journey_id, r.customer_type, r.language, r.region, r.customer_history,
+           r.satisfaction, r.trust,
+           k.channel, k.wait_seconds, k.resolved_first_contact, k.transferred, k.abandoned
+    FROM responses r
+    JOIN LATERAL (
+        SELECT x.channel, x.wait_seconds, x.resolved_first_contact, x.transferred, x.abandoned
+        FROM fact_contact x
+        WHERE x.case_key = r.case_key AND x.start_time < r.created_at
+        ORDER BY x.start_time DESC, x.contact_key
+        LIMIT 1
+    ) k ON TRUE
+    WHERE r.case_key IS NOT NULL
 ),
 banded AS (
-    SELECT response_id, 'case_timeliness' AS driver,
+    SELECT service_id, journey_id, customer_type, language, region, customer_history, satisfaction, trust, 'case_timeliness' AS driver,
            CASE WHEN case_cycle_days <= case_standard_days THEN 'on_time'
                 WHEN case_cycle_days - case_standard_days <= 30 THEN 'over_1_30_days'
                 ELSE 'over_31_plus_days' END AS band,
@@ -50,42 +55,57 @@ banded AS (
     FROM responses
     WHERE case_cycle_days IS NOT NULL AND case_standard_days IS NOT NULL
     UNION ALL
-    SELECT response_id, 'wait_time',
+    SELECT service_id, journey_id, customer_type, language, region, customer_history, satisfaction, trust, 'wait_time',
            CASE WHEN wait_seconds < 120 THEN 'under_2_min'
                 WHEN wait_seconds < 600 THEN '2_to_10_min' ELSE 'over_10_min' END,
            CASE WHEN wait_seconds < 120 THEN 1 WHEN wait_seconds < 600 THEN 2 ELSE 3 END
     FROM contact_link
     WHERE channel IN ('phone', 'chat') AND wait_seconds IS NOT NULL
     UNION ALL
-    SELECT response_id, 'first_contact_resolution',
+    SELECT service_id, journey_id, customer_type, language, region, customer_history, satisfaction, trust, 'first_contact_resolution',
            CASE WHEN resolved_first_contact THEN 'resolved' ELSE 'not_resolved' END,
            CASE WHEN resolved_first_contact THEN 1 ELSE 2 END
     FROM contact_link
     WHERE NOT abandoned AND resolved_first_contact IS NOT NULL
     UNION ALL
-    SELECT response_id, 'transfer',
+    SELECT service_id, journey_id, customer_type, language, region, customer_history, satisfaction, trust, 'transfer',
            CASE WHEN transferred THEN 'transferred' ELSE 'not_transferred' END,
            CASE WHEN transferred THEN 2 ELSE 1 END
     FROM contact_link
     WHERE NOT abandoned AND transferred IS NOT NULL
 ),
-sums AS (
-    SELECT r.service_id, r.journey_id, k.segment_kind,
-           CASE k.segment_kind WHEN 'all' THEN 'all'
-                WHEN 'customer_type' THEN COALESCE(r.customer_type, 'unknown')
-                WHEN 'language' THEN COALESCE(r.language, 'unknown')
-                WHEN 'region' THEN COALESCE(r.region, 'unknown')
-                ELSE r.customer_history END AS segment,
-           b.driver, b.band, b.band_order,
+-- Summed per combination of segment values first, then per segment kind: integer sums and
+-- counts add up exactly, and only a few thousand rows are multiplied by the kinds.
+counted AS (
+    SELECT service_id, journey_id, customer_type, language, region, customer_history, driver, band,
+           band_order,
            COUNT(*) AS responses,
-           SUM(r.satisfaction) AS sum_satisfaction,
-           SUM(r.satisfaction * r.satisfaction) AS sumsq_satisfaction,
-           100.0 * COUNT(*) FILTER (WHERE r.satisfaction >= 4) / COUNT(*) AS pct_agree_satisfaction,
-           SUM(r.trust) AS sum_trust,
-           SUM(r.trust * r.trust) AS sumsq_trust,
-           100.0 * COUNT(*) FILTER (WHERE r.trust >= 4) / COUNT(*) AS pct_agree_trust
-    FROM banded b
-    JOIN responses r ON r.response_id = b.response_id
+           SUM(satisfaction) AS sum_satisfaction,
+           SUM(satisfaction * satisfaction) AS sumsq_satisfaction,
+           COUNT(*) FILTER (WHERE satisfaction >= 4) AS agree_satisfaction,
+           SUM(trust) AS sum_trust,
+           SUM(trust * trust) AS sumsq_trust,
+           COUNT(*) FILTER (WHERE trust >= 4) AS agree_trust
+    FROM banded
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+),
+sums AS (
+    SELECT x.service_id, x.journey_id, k.segment_kind,
+           CASE k.segment_kind WHEN 'all' THEN 'all'
+                WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
+                WHEN 'language' THEN COALESCE(x.language, 'unknown')
+                WHEN 'region' THEN COALESCE(x.region, 'unknown')
+                ELSE x.customer_history END AS segment,
+           x.driver, x.band, x.band_order,
+           CAST(SUM(x.responses) AS BIGINT) AS responses,
+           SUM(x.sum_satisfaction) AS sum_satisfaction,
+           SUM(x.sumsq_satisfaction) AS sumsq_satisfaction,
+           100.0 * CAST(SUM(x.agree_satisfaction) AS BIGINT) / CAST(SUM(x.responses) AS BIGINT)
+               AS pct_agree_satisfaction,
+           SUM(x.sum_trust) AS sum_trust,
+           SUM(x.sumsq_trust) AS sumsq_trust,
+           100.0 * CAST(SUM(x.agree_trust) AS BIGINT) / CAST(SUM(x.responses) AS BIGINT) AS pct_agree_trust
+    FROM counted x
     CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
