@@ -229,6 +229,9 @@ def test_pseudonyms_of_many_values_are_each_values_hmac_at_any_length(length):
     assert list(out.index) == list(values.index) and str(out.dtype) == "string"
     assert out.tolist() == [pd.NA if v is pd.NA else hmac_hex(KEY, "customer", v.strip(), length)
                             for v in values.tolist()]
+    ids = pd.Series([f" K{i}" for i in range(5000)])  # distinct and present: hashed without encoding
+    assert pseudonymise(ids, KEY, "contact", length).tolist() == [
+        hmac_hex(KEY, "contact", v.strip(), length) for v in ids]
 
 
 def test_the_domain_keeps_equal_texts_of_different_identifiers_apart():
