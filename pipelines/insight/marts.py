@@ -339,6 +339,25 @@ SOURCE_TABLES = ("fact_case", "fact_contact", "fact_survey_response", "fact_feed
                  "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
 
 
+# The facts whose (customer_key, time) indexes give each customer's first activity.
+PROBED_TABLES = ("fact_case", "fact_contact")
+
+
+def _mark_loaded_pages_visible(conn: sa.Connection) -> None:
+    """An index-only probe still reads the table page of a row until VACUUM marks the page
+    all-visible, which a bulk load leaves to autovacuum: every first-activity probe of a night
+    just loaded read the heap (316k heap fetches for 321k customers at 1M contacts). VACUUM
+    skips the pages already marked, so it costs the new pages only (0.6 s there), not history.
+    It cannot run in the marts' transaction, so it runs on a connection of its own, after the
+    load has committed: without index cleanup (an index pass reads whole indexes), without
+    truncation (an exclusive lock), skipping a table someone holds locked. PostgreSQL only."""
+    if conn.dialect.name != "postgresql":
+        return
+    with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as maintenance:
+        maintenance.execute(sa.text("VACUUM (INDEX_CLEANUP OFF, TRUNCATE false, SKIP_LOCKED) "
+                                    + ", ".join(PROBED_TABLES)))
+
+
 def _refresh_statistics(conn: sa.Connection) -> None:
     """PostgreSQL plans from table statistics, which a bulk load leaves stale until autovacuum
     gets to it: a fact just loaded looks like one row, and a join with it becomes a nested loop
@@ -369,6 +388,7 @@ def rebuild_period_marts(conn: sa.Connection, settings: Settings, days: list[dat
     """Reference tables, then every insight mart for the periods ``days`` touch (in one transaction)."""
     ensure_indexes(conn)
     load_reference_tables(conn, Path(settings.schemas_dir))
+    _mark_loaded_pages_visible(conn)
     _refresh_statistics(conn)
     plan = {name: periods_to_rebuild(conn, mart, days) for name, mart in PERIOD_MARTS.items()}
     periods = [bounds for name, mart in PERIOD_MARTS.items() if mart.build is None for bounds in plan[name]]

@@ -27,6 +27,15 @@ texts AS (
     WHERE feedback_date >= :start_day AND feedback_date < :end_day
       AND text IS NOT NULL AND TRIM(text) <> ''
 ),
+-- Texts and mentions counted per combination of segment values first, then added up per
+-- segment kind: integer counts and sums add up exactly, and a few thousand rows instead of every
+-- text and mention are multiplied by the kinds.
+text_counts AS (
+    SELECT service_id, journey_id, source, customer_type, language, region, customer_history,
+           COUNT(*) AS texts
+    FROM texts
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+),
 text_totals AS (
     SELECT x.service_id, x.journey_id, x.source, k.segment_kind,
            CASE k.segment_kind WHEN 'all' THEN 'all'
@@ -34,9 +43,19 @@ text_totals AS (
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
                 ELSE x.customer_history END AS segment,
-           COUNT(*) AS texts
-    FROM texts x CROSS JOIN kinds k
+           CAST(SUM(x.texts) AS BIGINT) AS texts
+    FROM text_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5
+),
+mention_counts AS (
+    SELECT service_id, journey_id, source, customer_type, language, region, customer_history, theme_id,
+           COUNT(*) AS mentions,
+           SUM(CAST(ROUND(sentiment * 10000) AS BIGINT)) AS sentiment_e4,
+           COUNT(sentiment) AS sentiments,
+           COUNT(*) FILTER (WHERE sentiment <= -0.05) AS negative
+    FROM fact_text_theme
+    WHERE date_day >= :start_day AND date_day < :end_day
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ),
 theme_figures AS (
     SELECT x.service_id, x.journey_id, x.source, k.segment_kind,
@@ -46,12 +65,12 @@ theme_figures AS (
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
                 ELSE x.customer_history END AS segment,
            x.theme_id,
-           COUNT(*) AS mentions,
-           SUM(CAST(ROUND(x.sentiment * 10000) AS BIGINT))
-               / (10000.0 * NULLIF(COUNT(x.sentiment), 0)) AS mean_sentiment,
-           100.0 * COUNT(*) FILTER (WHERE x.sentiment <= -0.05) / NULLIF(COUNT(x.sentiment), 0) AS pct_negative
-    FROM fact_text_theme x CROSS JOIN kinds k
-    WHERE x.date_day >= :start_day AND x.date_day < :end_day
+           CAST(SUM(x.mentions) AS BIGINT) AS mentions,
+           CAST(SUM(x.sentiment_e4) AS BIGINT) / (10000.0 * NULLIF(CAST(SUM(x.sentiments) AS BIGINT), 0))
+               AS mean_sentiment,
+           100.0 * CAST(SUM(x.negative) AS BIGINT) / NULLIF(CAST(SUM(x.sentiments) AS BIGINT), 0)
+               AS pct_negative
+    FROM mention_counts x CROSS JOIN kinds k
     GROUP BY 1, 2, 3, 4, 5, 6
 )
 SELECT CAST(:period_start AS DATE) AS period_start, m.service_id, m.journey_id, m.source,
