@@ -354,8 +354,12 @@ def _mark_loaded_pages_visible(conn: sa.Connection) -> None:
     if conn.dialect.name != "postgresql":
         return
     with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as maintenance:
-        maintenance.execute(sa.text("VACUUM (INDEX_CLEANUP OFF, TRUNCATE false, SKIP_LOCKED) "
-                                    + ", ".join(PROBED_TABLES)))
+        # a table the caller created in its own, uncommitted transaction is not there to vacuum
+        committed = [name for name in PROBED_TABLES
+                     if maintenance.execute(sa.text("SELECT to_regclass(:name)"), {"name": name}).scalar()]
+        if committed:
+            maintenance.execute(sa.text("VACUUM (INDEX_CLEANUP OFF, TRUNCATE false, SKIP_LOCKED) "
+                                        + ", ".join(committed)))
 
 
 def _refresh_statistics(conn: sa.Connection) -> None:
