@@ -57,7 +57,9 @@ class ValidationResult:
     rows_read: int
     gx_success: bool
     gx_statistics: dict[str, Any]
-    gx_result: dict[str, Any] | None = None  # GX's validation result (JSON), kept for the run's Data Docs
+    # GX's validation result (JSON) for the run's Data Docs, without the per-row value and index
+    # lists (the failures above hold them; the day's merged result drops them)
+    gx_result: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,9 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
                 index = index.get("index", next(iter(index.values())))
             value = values[index] if column else None
             failures.append(_Failure(index, config.type, column, _reason(config, value)))
+    for item in result.results:  # per-row lists: read above, dropped by the day's merged result
+        for bulky in ("unexpected_list", "unexpected_index_list"):
+            (item.result or {}).pop(bulky, None)
     return failures, bool(result.success), dict(result.statistics), result.to_json_dict()
 
 
