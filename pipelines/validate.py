@@ -76,11 +76,11 @@ class _Failure:
 def _parse_column(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     """Parse text to the contract type; returns (parsed, mask of present-but-unparseable)."""
     received = values.astype(TEXT)
+    if col.type == "string":
+        return _text(received), pd.Series(False, index=values.index)
     stripped = received.str.strip()
     present = (stripped != "").fillna(False).astype(bool)  # empty or blank counts as missing
     text = received.where(present)
-    if col.type == "string":
-        return text.astype("string"), pd.Series(False, index=values.index)
     if col.type in ("integer", "float"):
         candidates = stripped.where(present)
         numbers = (_integers(candidates) if col.type == "integer"
@@ -101,6 +101,15 @@ def _parse_column(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]
     if col.type == "date":
         return stamps.dt.normalize().astype("datetime64[us, UTC]"), bad
     return stamps.astype("datetime64[us, UTC]"), bad
+
+
+def _text(received: pd.Series) -> pd.Series:
+    """The text as received, empty or blank as missing: Arrow's whitespace test, not a strip
+    (the same characters count as blank, without copying every value)."""
+    arrow = pa.array(received.array)
+    blank = pc.or_(pc.equal(arrow, ""), pc.utf8_is_space(arrow))
+    kept = pc.if_else(blank, pa.scalar(None, arrow.type), arrow)
+    return pd.Series(pd.arrays.ArrowStringArray(kept), index=received.index, name=received.name)
 
 
 def _integers(text: pd.Series) -> pd.Series:

@@ -20,6 +20,8 @@ def plain_parse(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     received = values.astype(TEXT)
     stripped = received.str.strip()
     present = (stripped != "").fillna(False).astype(bool)
+    if col.type == "string":
+        return received.where(present).astype("string"), pd.Series(False, index=values.index)
     if col.type == "integer":
         numbers = pd.to_numeric(stripped.where(present), errors="coerce")
         bad = present & numbers.isna()
@@ -58,6 +60,18 @@ def test_booleans_parse_as_pandas_isin_does():
     expected, expected_bad = plain_parse(values, col)
     pd.testing.assert_series_equal(parsed, expected)
     pd.testing.assert_series_equal(bad, expected_bad, check_names=False)
+
+
+def test_text_keeps_values_and_drops_blanks_as_stripping_would():
+    texts = ["a", " a ", "", " ", "\t\n", "\u3000", "x\u00a0", "\u00a0", None, "\u200b", "\x1c", "é"]
+    values = pd.Series(texts, dtype=TEXT, index=range(3, 3 + len(texts)), name="t")
+    col = Column(name="t", type="string")
+    parsed, bad = validate._parse_column(values, col)
+    expected, expected_bad = plain_parse(values, col)
+    pd.testing.assert_series_equal(parsed, expected)
+    pd.testing.assert_series_equal(bad, expected_bad)
+    parsed, _ = validate._parse_column(pd.Series(texts, dtype=object), col)  # as tests and connectors send
+    pd.testing.assert_series_equal(parsed, plain_parse(pd.Series(texts, dtype=object), col)[0])
 
 
 def contacts(n: int) -> pd.DataFrame:
