@@ -196,19 +196,35 @@ def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval)
                 lake.write_partition_batches(lake.partition_path(settings.lake_dir, table, column, day),
                                              schema, warehouse.export_batches(local, rows, schema))
         return
-    # fact_case: partitioned by month received; newer versions of a case win
-    conformed = pd.read_parquet(spool)
-    rows = conformed.assign(received_month=pd.to_datetime(conformed["received_date"]).dt.strftime("%Y-%m"))
-    for month, incoming in rows.groupby("received_month"):
-        path = lake.partition_path(settings.lake_dir, table, "received_month", month)
-        incoming = incoming.drop(columns="received_month")
-        existing = lake.read_partition(path)
-        if existing is not None:
-            incoming = pd.concat([existing.to_pandas(), incoming], ignore_index=True)
-            incoming = incoming.sort_values(["case_key", "updated_at"], kind="stable").drop_duplicates(
-                "case_key", keep="last")
-        incoming = incoming.sort_values("case_key", kind="stable")
-        lake.write_partition(path, pa.Table.from_pandas(incoming, preserve_index=False))
+    # fact_case: partitioned by month received; newer versions of a case win (on a tie, this run's)
+    target = FACT_TABLES[table]
+    schema = warehouse.arrow_schema(target)
+    with scratch.session(spool.parent) as local:
+        incoming = scratch.parquet(spool, schema.names, "incoming", numbered=True)
+        month = sa.func.strftime(incoming.c.received_date, "%Y-%m")
+        months = [m for (m,) in local.execute(sa.select(month).distinct().where(month.is_not(None))).all()]
+        for value in months:
+            path = lake.partition_path(settings.lake_dir, table, "received_month", value)
+            rows = _case_month(target, incoming, month == value, path if path.exists() else None)
+            lake.write_partition_batches(path, schema, warehouse.export_batches(local, rows, schema))
+
+
+def _case_month(target: sa.Table, incoming: sa.FromClause, in_month: sa.ColumnElement[bool],
+                existing: Path | None) -> sa.Select:
+    """A month of the case snapshot: its lake partition's cases updated by this run's, one row per case."""
+    names, row = [c.name for c in target.columns], scratch.ROW_NUMBER
+    parts = [sa.select(*[incoming.c[n] for n in names], sa.literal(1).label("run"), incoming.c[row])
+             .where(in_month)]
+    if existing is not None:  # one row per case already; written before a column was added, it lacks it
+        have = set(pq.read_schema(existing).names)
+        stored = scratch.parquet(existing, [n for n in names if n in have], "stored")
+        parts.append(sa.select(*[stored.c[n] if n in have else sa.cast(sa.null(), target.c[n].type).label(n)
+                                 for n in names], sa.literal(0).label("run"), sa.literal(0).label(row)))
+    both = sa.union_all(*parts).subquery("both")
+    latest = sa.func.row_number().over(partition_by=both.c.case_key, order_by=[
+        both.c.updated_at.desc().nulls_first(), both.c.run.desc(), both.c[row].desc()])
+    ranked = sa.select(both, latest.label("rank")).subquery("ranked")
+    return sa.select(*[ranked.c[n] for n in names]).where(ranked.c.rank == 1).order_by(ranked.c.case_key)
 
 
 @dataclass
@@ -219,17 +235,23 @@ class _Loaded:
     seconds: dict[str, float]  # conform, load (and lake, once written)
 
 
+# Rows conformed at a time: conform's intermediate frames are several times the rows' size.
+CONFORM_ROWS = 50_000
+
+
 def _conform_to_spool(conn: sa.Connection, staged: Staged, catalog: Catalog, settings: Settings,
                       target: sa.Table, spool: Path) -> tuple[int, pd.DataFrame, pd.DataFrame | None]:
     """Conform the staged batches one at a time into a parquet spool of the fact's columns."""
     unmapped, redactions, rows = [], None, 0
     with pq.ParquetWriter(spool, warehouse.arrow_schema(target), compression="lz4") as writer:
-        for clean in staged.clean_batches():
-            conformed = _conform(staged.source, clean, catalog, settings, conn)
-            writer.write_table(warehouse.to_arrow(conformed.rows, target))
-            rows += len(conformed.rows)
-            unmapped.append(conformed.unmapped)
-            redactions = privacy.combine_counts(redactions, conformed.redactions)
+        for batch in staged.clean_batches():
+            for offset in range(0, len(batch), CONFORM_ROWS):
+                clean = batch.iloc[offset:offset + CONFORM_ROWS].reset_index(drop=True)
+                conformed = _conform(staged.source, clean, catalog, settings, conn)
+                writer.write_table(warehouse.to_arrow(conformed.rows, target))
+                rows += len(conformed.rows)
+                unmapped.append(conformed.unmapped)
+                redactions = privacy.combine_counts(redactions, conformed.redactions)
     unmapped_codes = pd.concat(unmapped, ignore_index=True) if unmapped else pd.DataFrame(
         {"code_kind": pd.Series(dtype="string"), "code": pd.Series(dtype="string"),
          "rows": pd.Series(dtype="int64")})
