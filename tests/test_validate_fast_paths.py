@@ -22,6 +22,10 @@ def plain_parse(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     present = (stripped != "").fillna(False).astype(bool)
     if col.type == "string":
         return received.where(present).astype("string"), pd.Series(False, index=values.index)
+    if col.type in ("timestamp", "date"):
+        stamps = pd.to_datetime(received.where(present), errors="coerce", utc=True, format="ISO8601")
+        stamps = stamps.dt.normalize() if col.type == "date" else stamps
+        return stamps.astype("datetime64[us, UTC]"), present & stamps.isna()
     if col.type == "integer":
         numbers = pd.to_numeric(stripped.where(present), errors="coerce")
         bad = present & numbers.isna()
@@ -46,6 +50,28 @@ INTEGER_TEXTS = [
 def test_integers_parse_as_pandas_to_numeric_does(texts):
     values = pd.Series(texts, dtype=TEXT, index=range(5, 5 + len(texts)))
     col = Column(name="n", type="integer")
+    parsed, bad = validate._parse_column(values, col)
+    expected, expected_bad = plain_parse(values, col)
+    pd.testing.assert_series_equal(parsed, expected)
+    pd.testing.assert_series_equal(bad, expected_bad, check_names=False)
+
+
+INSTANT_TEXTS = [
+    ["2026-03-02T19:22:43Z", "2026-03-02T09:54:19.000Z", None, "", "2026-02-17T00:00:00.000000Z",
+     "2026-03-02T09:54:19.5Z"],
+    ["2026-03-02T24:00:00Z", "2026-03-02T19:22:43Z"], ["2026-02-30T00:00:00Z", "2026-03-02T19:22:43Z", "abc"],
+    ["2026-03-02T23:59:60Z"], ["2026-02-30T25:00"], [None], [],
+    ["2026-03-02T10:00:00+02:00", "2026-03-02T10:00:00", "2026-03-02", "2026-03-02T10:00:00.123456789Z",
+     "2026-03-02T19:22:43Z"],
+    ["2300-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2026-03-02T19:22:43Z", " 2026-03-02T19:22:43Z "],
+]
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "date"])
+@pytest.mark.parametrize("texts", INSTANT_TEXTS)
+def test_instants_parse_as_pandas_to_datetime_does(texts, kind):
+    values = pd.Series(texts, dtype=TEXT, index=range(7, 7 + len(texts)))
+    col = Column(name="t", type=kind)
     parsed, bad = validate._parse_column(values, col)
     expected, expected_bad = plain_parse(values, col)
     pd.testing.assert_series_equal(parsed, expected)
