@@ -49,10 +49,10 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
                                            flag_schema).column(FLAG)
     finally:
         history_file.unlink(missing_ok=True)
-    source = pq.ParquetFile(spool)
-    position, written = source.schema_arrow.get_field_index(FLAG), 0
-    with pq.ParquetWriter(out, source.schema_arrow, compression="lz4") as writer:
-        for batch in source.iter_batches(batch_size=warehouse.COPY_CHUNK_ROWS):
+    schema = pq.read_schema(spool)
+    position, written = schema.get_field_index(FLAG), 0
+    with pq.ParquetWriter(out, schema, compression="lz4") as writer:
+        for batch in warehouse.parquet_batches(spool):
             writer.write_batch(batch.set_column(position, FLAG, values.slice(written, batch.num_rows)
                                                 .combine_chunks()))
             written += batch.num_rows
