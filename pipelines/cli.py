@@ -210,24 +210,25 @@ def bench(
     size: Annotated[str, typer.Option(help="default (5M contacts), smoke (tiny), or a factor of default.")]
     = "default",
     warehouse: Annotated[str, typer.Option(help="Comma-separated: duckdb, postgres.")] = "duckdb,postgres",
-    postgres_url: Annotated[str, typer.Option(help="Server for the PostgreSQL run (database created).")]
+    postgres_url: Annotated[str, typer.Option(
+        help="Server for the PostgreSQL run: a fresh database named after this one, dropped after.")]
     = "postgresql+psycopg://postgres@127.0.0.1:5432/xoflow_bench",
     peer: Annotated[bool, typer.Option(help="Also time dlt loading the same files.")] = True,
     record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
 ):
     """Benchmark one nightly day against DuckDB/PostgreSQL bulk loads and dlt (see benchmarks/)."""
     import tempfile
+    from contextlib import nullcontext
     from pathlib import Path
 
     from benchmarks.run import append_benchmarks_md, render, run_bench, size_named
-    from pipelines.postgres import ensure_database
+    from pipelines.postgres import fresh_database
 
     chosen = size_named(size)
     warehouses = [w.strip() for w in warehouse.split(",") if w.strip()]
-    if "postgres" in warehouses:
-        ensure_database(postgres_url)
-    with tempfile.TemporaryDirectory(prefix="xoflow-bench-") as workdir:
-        results = run_bench(chosen, warehouses, postgres_url, Path(workdir), peer=peer)
+    database = fresh_database(postgres_url) if "postgres" in warehouses else nullcontext(None)
+    with database as url, tempfile.TemporaryDirectory(prefix="xoflow-bench-") as workdir:
+        results = run_bench(chosen, warehouses, url, Path(workdir), peer=peer)
     text = render(results, chosen, size)
     console.print(text)
     if record:

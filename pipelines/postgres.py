@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if the server does not have it yet."""
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """A new, empty database named after the one in ``url`` (plus a random suffix), dropped after.
+
+    A measurement over a database an earlier run filled would also measure deleting that run's rows.
+    """
     target = sa.make_url(url)
+    name = f"{target.database}_{secrets.token_hex(4)}"
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    quoted = admin.dialect.identifier_preparer.quote(name)
     try:
         with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                  {"name": target.database}).scalar()
-            if not exists:
-                quoted = conn.dialect.identifier_preparer.quote(target.database)
-                conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+        yield target.set(database=name).render_as_string(hide_password=False)
     finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         admin.dispose()
