@@ -1,4 +1,4 @@
-"""An in-process DuckDB for the work between conform and load: flags, ordering, lake files.
+"""An in-process DuckDB for the work between conform and load: repeat flags, lake files.
 
 It runs beside whichever warehouse the job loads (DuckDB or PostgreSQL) and reads the
 run's parquet spools in place. Its memory is bounded (below the warehouse's) and it spills
@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-# Beside the warehouse's own (DuckDB: up to 1 GB) and the conform's frames, in the same process.
+# Beside the warehouse's own (DuckDB: 512 MB) and the conform's frames, in the same process.
 MEMORY_LIMIT = "512MB"
 
 
@@ -41,10 +41,3 @@ def parquet(path: Path, names: Sequence[str], alias: str, numbered: bool = False
         return sa.func.read_parquet(str(path)).table_valued(*names).alias(alias)
     return sa.func.read_parquet(str(path), sa.literal_column(f"{ROW_NUMBER} = true")).table_valued(
         *names, ROW_NUMBER).alias(alias)
-
-
-def copy_to_parquet(conn: sa.Connection, query: sa.Select, out: Path) -> int:
-    """Write the query's rows to a zstd parquet file with DuckDB's own (parallel) writer."""
-    sql = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-    target = sa.literal(str(out)).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-    return conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT parquet, COMPRESSION zstd)").scalar_one()
