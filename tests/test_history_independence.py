@@ -184,13 +184,12 @@ def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(load
     assert datetime(2026, 1, 19, tzinfo=UTC) <= got.min()
 
 
+@pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB has no visibility map
 def test_postgresql_marts_vacuum_the_probed_facts_and_skip_one_the_night_holds_locked(loaded):
     """First-activity probes read only the index once VACUUM has marked the loaded pages
     all-visible; the marts run it on a connection of their own, which must not wait for a lock
     that their own transaction holds (it would wait forever)."""
     engine, settings = loaded
-    if engine.dialect.name != "postgresql":
-        pytest.skip("DuckDB has no visibility map")
     with engine.connect() as conn:
         visible = dict(conn.execute(sa.text("SELECT relname, relallvisible FROM pg_class "
                                             "WHERE relname IN ('fact_case', 'fact_contact')")).all())
