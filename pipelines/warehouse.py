@@ -26,7 +26,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import bi, schema_evolution
+from pipelines import bi, schema_evolution, scratch
 from pipelines.model import metadata
 from pipelines.settings import REPO_ROOT
 
@@ -67,7 +67,7 @@ def engine_for(url: str) -> sa.Engine:
 
 
 # DuckDB takes up to 80% of the machine's memory by default and keeps what it took: a night's
-# window over 5M contacts grew the load process to 2.6 GB. Bounded, it spills to disk instead.
+# 5M contacts grew the load process to 2.6 GB. Bounded, it spills to disk instead.
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 
@@ -187,32 +187,12 @@ def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=COPY_CHUNK_ROWS)
 
 
-@contextmanager
-def staged_parquet(conn: sa.Connection, path: Path, schema: pa.Schema) -> Iterator[sa.FromClause]:
-    """A parquet file readable as a relation inside this transaction, without holding it in memory.
-
-    DuckDB scans the file itself; PostgreSQL gets a temporary table filled by COPY.
-    """
-    require_supported(conn)
-    if conn.dialect.name == "duckdb":
-        yield sa.func.read_parquet(str(path)).table_valued(*schema.names).alias("incoming")
-        return
-    name = f"incoming_{uuid.uuid4().hex[:12]}"
-    temp = sa.Table(name, sa.MetaData(), *[sa.Column(f.name, _sa_type(f.type)) for f in schema],
-                    prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-    temp.create(conn)
-    copy_rows(conn, temp, parquet_batches(path))
-    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(temp)}"))
-    yield temp
-    temp.drop(conn)
-
-
 def insert_parquet(conn: sa.Connection, table: sa.Table, path: Path) -> int:
     """Bulk-insert a parquet file of the table's columns, batch by batch (COPY) or as a scan (DuckDB)."""
     if conn.dialect.name == "postgresql":
         return copy_rows(conn, table, parquet_batches(path))
     names = pq.read_schema(path).names
-    incoming = sa.func.read_parquet(str(path)).table_valued(*names).alias("incoming")
+    incoming = scratch.parquet(path, names, "incoming")
     result = conn.execute(sa.insert(table).from_select(names, sa.select(*[incoming.c[n] for n in names]))
                           .execution_options(preserve_rowcount=True))
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else pq.read_metadata(
