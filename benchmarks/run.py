@@ -317,6 +317,14 @@ def load_parts(stage: Measure) -> dict[str, float]:
             for part, label in LOAD_PARTS.items()}
 
 
+def source_loads(stage: Measure) -> dict[str, tuple[float, int]]:
+    """Each source's load seconds (conform and lake apart) and rows loaded: the contact
+    center's is the figure to hold against the reference's COPY of the same rows."""
+    return {source: (counts["seconds"].get("load", 0.0), int(counts.get("rows_loaded", 0)))
+            for source, counts in stage.detail.get("loaded", {}).items()
+            if isinstance(counts, dict) and "seconds" in counts}
+
+
 def render(results: list[BenchResult], size: Size, size_name: str) -> str:
     """A Markdown table: every figure with its ratio to the run's physical reference."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -334,6 +342,9 @@ def render(results: list[BenchResult], size: Size, size_name: str) -> str:
             for part, seconds in load_parts(m).items():
                 lines.append(f"| {result.label} | {m.name}: of which {part} | {seconds:.2f} | | | | "
                              f"{seconds / ref:.2f} |")
+            for source, (seconds, rows) in source_loads(m).items():
+                lines.append(f"| {result.label} | {m.name}: load of {source} | {seconds:.2f} | {rows:,} | "
+                             f"{rows / seconds if seconds else 0:,.0f} | | {seconds / ref:.2f} |")
         total = result.total_seconds
         lines.append(f"| {result.label} | **nightly job, all stages** (wall) | {total:.2f} | | | "
                      f"{result.peak_rss_mb:,.0f} | {total / ref:.2f} |")
