@@ -381,7 +381,9 @@ def build_marts(
     counts = {}
     with engine.begin() as conn:
         for name, table in marts.MARTS.items():
+            began = time.perf_counter()
             counts[name] = marts.rebuild_mart(conn, settings.warehouse_sql_dir, table, interval.days)
+            log.info("%s: %d rows in %.2f s", name, counts[name], time.perf_counter() - began)
         counts.update(marts.rebuild_period_marts(conn, settings, interval.days))  # insight layer
     # A source stopped for schema drift fails the run (once the marts hold the other sources).
     stopped = {s: message for s in source_names(settings) if (message := _schema_drift(engine, s))}

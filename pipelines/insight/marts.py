@@ -14,6 +14,8 @@ The reference tables they read (``dim_theme`` from ``schemas/themes.yaml``,
 
 from __future__ import annotations
 
+import logging
+import time as clock
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +50,8 @@ from pipelines.insight.tables import (
 from pipelines.insight.text import load_taxonomy
 from pipelines.model import PARTITION_INDEXES, fact_feedback, fact_survey_response, ledger
 from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Params = Callable[[sa.Connection, Settings, PeriodBounds, list[date]], dict[str, Any]]
 
@@ -405,5 +409,8 @@ def rebuild_period_marts(conn: sa.Connection, settings: Settings, days: list[dat
     span = FirstSeenSpan(_hull(periods), _hull(contacts) if contacts else None) if periods else None
     with _first_seen_for(conn, span, needed=span is not None):
         for name, mart in PERIOD_MARTS.items():
+            began = clock.perf_counter()
             counts[name] = sum(rebuild_period(conn, settings, mart, bounds, days) for bounds in plan[name])
+            log.info("%s: %d rows over %d %s period(s) in %.2f s", name, counts[name], len(plan[name]),
+                     mart.period.value, clock.perf_counter() - began)
     return counts
