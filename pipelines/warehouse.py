@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import bi, schema_evolution, scratch
-from pipelines.model import metadata
+from pipelines.model import BRIN_DAY_INDEXES, metadata
 from pipelines.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -272,4 +272,21 @@ def upsert_newer(conn: sa.Connection, table: sa.Table, rows: pa.Table, key: str,
 
 
 def in_days(column: sa.ColumnElement, days: Iterable[date]) -> sa.ColumnElement[bool]:
-    return column.in_(list(days))
+    """The days, with their span spelled out: PostgreSQL's BRIN indexes take ranges, not lists."""
+    days = sorted(set(days))
+    if len(days) == 1:
+        return column == days[0]
+    return sa.and_(column.between(days[0], days[-1]), column.in_(days))
+
+
+def summarize_day_ranges(conn: sa.Connection, table: sa.Table) -> None:
+    """Summarize the BRIN page ranges a bulk load filled (PostgreSQL; see model.BRIN_DAY_INDEXES).
+
+    Until summarized, a range counts as holding every day, so each later read of any day would
+    scan it. This reads the new pages once; an index a warehouse does not have yet is skipped.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for index in BRIN_DAY_INDEXES:
+        if index.table is not None and index.table.name == table.name:
+            conn.execute(sa.select(sa.func.brin_summarize_new_values(sa.func.to_regclass(index.name)))).all()

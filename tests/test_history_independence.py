@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from benchmarks.history import Volume, synthesize_history
 from pipelines import marts, warehouse
-from pipelines.insight.marts import PERIOD_MARTS, rebuild_period_marts
+from pipelines.insight.marts import PERIOD_MARTS, ensure_indexes, rebuild_period_marts
 from pipelines.insight.periods import bounds_of
 from pipelines.insight.tables import mart_segment_daily
 from pipelines.model import PARTITION_INDEXES, fact_case, fact_contact, mart_journey_service_daily
@@ -198,3 +198,35 @@ def test_postgresql_marts_vacuum_the_probed_facts_and_skip_one_the_night_holds_l
         conn.execute(sa.text("LOCK TABLE fact_case IN SHARE MODE"))  # conflicts with VACUUM's lock
         counts = rebuild_period_marts(conn, settings, [DAY])
     assert counts["mart_segment_daily"] > 0
+
+
+@pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB keeps no indexes on facts
+def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_the_btree(loaded):
+    """A day-partitioned fact's day column has a BRIN index, whose page ranges a load summarizes
+    (else they would match every day's reads); an older warehouse's B-tree on it goes."""
+    engine, _ = loaded
+    brin = "ix_fact_contact_contact_date_brin"
+
+    def unsummarized(conn) -> int:  # summarizes what is left, returning how many ranges that was
+        summarize = sa.text("SELECT brin_summarize_new_values(CAST(:i AS regclass))")
+        return conn.execute(summarize, {"i": brin}).scalar()
+
+    def copy_day(conn, day: date) -> None:  # every contact of the history again, as one new day:
+        columns = [c.name for c in fact_contact.columns]  # pages enough for new ranges (128 pages each)
+        source = sa.select(*[sa.literal(day).label(n) if n == "contact_date" else fact_contact.c[n]
+                             for n in columns]).where(fact_contact.c.contact_date <= HISTORY[-1])
+        conn.execute(sa.insert(fact_contact).from_select(columns, source))
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE INDEX ix_fact_contact_contact_date ON fact_contact (contact_date)"))
+        ensure_indexes(conn)
+        methods = dict(conn.execute(sa.text(
+            "SELECT c.relname, a.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'fact_contact'::regclass")).all())
+        assert methods[brin] == "brin" and "ix_fact_contact_contact_date" not in methods
+        unsummarized(conn)  # VACUUM leaves the last range, which inserts would then keep up to date
+        copy_day(conn, HISTORY[-1] + timedelta(days=30))
+        assert unsummarized(conn) > 0  # a plain insert leaves its ranges to autovacuum
+        copy_day(conn, HISTORY[-1] + timedelta(days=31))
+        warehouse.summarize_day_ranges(conn, fact_contact)
+        assert unsummarized(conn) == 0

@@ -48,7 +48,13 @@ from pipelines.insight.tables import (
     mart_theme_weekly,
 )
 from pipelines.insight.text import load_taxonomy
-from pipelines.model import PARTITION_INDEXES, fact_feedback, fact_survey_response, ledger
+from pipelines.model import (
+    PARTITION_INDEXES,
+    SUPERSEDED_INDEXES,
+    fact_feedback,
+    fact_survey_response,
+    ledger,
+)
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -222,12 +228,15 @@ PERIOD_INDEXES: tuple[sa.Index, ...] = tuple(
 
 def ensure_indexes(conn: sa.Connection) -> None:
     """Create the partition indexes a warehouse made before they were declared lacks
-    (``create_all`` adds indexes only with new tables). PostgreSQL only."""
+    (``create_all`` adds indexes only with new tables) and drop the ones they replaced.
+    PostgreSQL only."""
     if conn.dialect.name == "postgresql":
         tables = set(sa.inspect(conn).get_table_names())
         for index in (*PARTITION_INDEXES, *PERIOD_INDEXES):
             if index.table is not None and index.table.name in tables:
                 index.create(conn, checkfirst=True)
+        for name in SUPERSEDED_INDEXES:
+            conn.execute(sa.schema.DropIndex(sa.Index(name), if_exists=True))
 
 
 # ---------------------------------------------------------------- customers' first activity
