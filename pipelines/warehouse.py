@@ -15,6 +15,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Collection, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
@@ -173,12 +174,30 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table | Iterable[pa
     statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
     copied = 0
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for batch in itertools.chain([first], batches):
-            sink = pa.BufferOutputStream()
-            pa_csv.write_csv(batch, sink, _CSV_OPTIONS)
-            copy.write(memoryview(sink.getvalue()))
-            copied += batch.num_rows
+        for rows, chunk in _csv_chunks(itertools.chain([first], batches)):
+            copy.write(chunk)
+            copied += rows
     return copied
+
+
+def _csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, memoryview]]:
+    """Each batch as CSV, the next one written by a worker thread while the caller sends this
+    one (Arrow's writer releases the GIL): 1M contacts spent 1.5 s writing CSV, 2.4 s parsing it
+    in the server, and one waited for the other."""
+    def encode(batch: pa.RecordBatch) -> tuple[int, memoryview]:
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(batch, sink, _CSV_OPTIONS)
+        return batch.num_rows, memoryview(sink.getvalue())
+
+    with ThreadPoolExecutor(1, thread_name_prefix="xoflow-csv") as writer:
+        pending: Future | None = None
+        for batch in batches:
+            following = writer.submit(encode, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
