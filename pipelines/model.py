@@ -307,15 +307,18 @@ BRIN_DAY_INDEXES: tuple[sa.Index, ...] = tuple(
     for name, column in PARTITIONED_FACTS.items()
 )
 
-# B-tree indexes on the day columns that the BRIN ones replaced: dropped where a warehouse has them.
-SUPERSEDED_INDEXES = tuple(f"ix_{name}_{column}" for name, column in PARTITIONED_FACTS.items())
+# Indexes replaced since (dropped where a warehouse has them): the B-trees on the day columns,
+# and fact_contact's on case_key alone, under which the driver mart's probe for a case's latest
+# contact read every contact of the case (730 days of history: 4.3 s, with start_time 1.7 s).
+SUPERSEDED_INDEXES = (*(f"ix_{name}_{column}" for name, column in PARTITIONED_FACTS.items()),
+                      "ix_fact_contact_case_key")
 
 PARTITION_INDEXES: tuple[sa.Index, ...] = BRIN_DAY_INDEXES + tuple(
     sa.Index(f"ix_{table.name}_{'_'.join(columns)}", *[table.c[c] for c in columns]).ddl_if(
         dialect="postgresql")
     for table, columns in (
         (fact_contact, ("customer_key", "start_time")),  # a customer's first activity
-        (fact_contact, ("case_key",)),  # the contacts about a case (driver mart)
+        (fact_contact, ("case_key", "start_time")),  # a case's latest contact before a time (driver mart)
         (fact_case, ("received_date",)),
         (fact_case, ("decided_date",)),
         (fact_case, ("customer_key", "received_at")),

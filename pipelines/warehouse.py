@@ -293,6 +293,8 @@ def upsert_newer(conn: sa.Connection, table: sa.Table, rows: pa.Table, key: str,
 def in_days(column: sa.ColumnElement, days: Iterable[date]) -> sa.ColumnElement[bool]:
     """The days, with their span spelled out: PostgreSQL's BRIN indexes take ranges, not lists."""
     days = sorted(set(days))
+    if not days:
+        return sa.false()
     if len(days) == 1:
         return column == days[0]
     return sa.and_(column.between(days[0], days[-1]), column.in_(days))
