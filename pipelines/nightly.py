@@ -15,7 +15,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -186,27 +186,31 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
 
 def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval) -> None:
     """The lake follows the committed warehouse: written, after the commit, from the rows it loaded."""
+    schema = warehouse.arrow_schema(FACT_TABLES[table])
+    with scratch.session(spool.parent) as local:
+        for path, rows in _lake_partitions(local, settings, table, spool, interval):
+            lake.write_partition_batches(path, schema, warehouse.export_batches(local, rows, schema))
+
+
+def _lake_partitions(local: sa.Connection, settings: Settings, table: str, spool: Path,
+                     interval: Interval) -> Iterator[tuple[Path, sa.Select]]:
+    """Each lake partition the spool's rows go to, with the query of its rows."""
+    target = FACT_TABLES[table]
+    names = [c.name for c in target.columns]
     if table in PARTITIONED_FACTS:
         column = PARTITIONED_FACTS[table]
-        schema = warehouse.arrow_schema(FACT_TABLES[table])
-        with scratch.session(spool.parent) as local:
-            loaded = scratch.parquet(spool, schema.names, "loaded")
-            for day in interval.days:  # in the spool's order: the same source data gives the same file
-                rows = sa.select(loaded).where(loaded.c[column] == day)
-                lake.write_partition_batches(lake.partition_path(settings.lake_dir, table, column, day),
-                                             schema, warehouse.export_batches(local, rows, schema))
+        loaded = scratch.parquet(spool, names, "loaded")
+        for day in interval.days:  # in the spool's order: the same rows give the same file
+            yield (lake.partition_path(settings.lake_dir, table, column, day),
+                   sa.select(loaded).where(loaded.c[column] == day))
         return
     # fact_case: partitioned by month received; newer versions of a case win (on a tie, this run's)
-    target = FACT_TABLES[table]
-    schema = warehouse.arrow_schema(target)
-    with scratch.session(spool.parent) as local:
-        incoming = scratch.parquet(spool, schema.names, "incoming", numbered=True)
-        month = sa.func.strftime(incoming.c.received_date, "%Y-%m")
-        months = [m for (m,) in local.execute(sa.select(month).distinct().where(month.is_not(None))).all()]
-        for value in months:
-            path = lake.partition_path(settings.lake_dir, table, "received_month", value)
-            rows = _case_month(target, incoming, month == value, path if path.exists() else None)
-            lake.write_partition_batches(path, schema, warehouse.export_batches(local, rows, schema))
+    incoming = scratch.parquet(spool, names, "incoming", numbered=True)
+    month = sa.func.strftime(incoming.c.received_date, "%Y-%m")
+    months = [m for (m,) in local.execute(sa.select(month).distinct().where(month.is_not(None))).all()]
+    for value in months:
+        path = lake.partition_path(settings.lake_dir, table, "received_month", value)
+        yield path, _case_month(target, incoming, month == value, path if path.exists() else None)
 
 
 def _case_month(target: sa.Table, incoming: sa.FromClause, in_month: sa.ColumnElement[bool],
