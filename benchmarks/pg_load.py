@@ -12,7 +12,9 @@ dropped at the end:
   in-process DuckDB (with the warehouse's 7-day history), then COPY of the flagged
   parquet (written as CSV by Arrow, batch by batch);
 * **plain COPY**: the physical reference: the same rows, already as a CSV file on disk
-  (written before the clock starts), streamed by psycopg into ``COPY ... FROM STDIN``.
+  (written before the clock starts), streamed by psycopg into ``COPY ... FROM STDIN``;
+* **plain COPY, no indexes**: the same into a table of the same columns without any index,
+  which shows what the indexes cost (the bench's reference loads into such a table).
 
 It prints seconds and rows/s of each (best of the rounds) and the ratio project/COPY.
 A script, not a test: the figures depend on the machine.
@@ -145,19 +147,21 @@ def main(
             warehouse.ensure_schema(engine, bi_layer=False)
             with engine.begin() as conn:
                 conn.execute(sa.text("CREATE TABLE plain_copy (LIKE fact_contact INCLUDING ALL)"))
-            project, copies = [], []
+                conn.execute(sa.text("CREATE TABLE bare_copy (LIKE fact_contact)"))
+            project, copies, bare = [], [], []
             for _ in range(rounds):  # alternate, each into an empty table
                 with engine.begin() as conn:
-                    conn.execute(sa.text("TRUNCATE fact_contact, plain_copy"))
+                    conn.execute(sa.text("TRUNCATE fact_contact, plain_copy, bare_copy"))
                 project.append(project_path(engine, spool))
                 copies.append(plain_copy(engine, csv_path, "plain_copy", columns))
+                bare.append(plain_copy(engine, csv_path, "bare_copy", columns))
             with engine.connect() as conn:
                 loaded = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
-                          for t in ("fact_contact", "plain_copy")}
+                          for t in ("fact_contact", "plain_copy", "bare_copy")}
             size_mb = csv_path.stat().st_size / 2**20
         if set(loaded.values()) != {rows}:
             raise SystemExit(f"row counts differ from {rows}: {loaded}")
-        report(rows, rounds, size_mb, project, copies)
+        report(rows, rounds, size_mb, project, copies, bare)
     finally:
         engine.dispose()
         with admin.connect() as conn:
@@ -166,7 +170,7 @@ def main(
 
 
 def report(rows: int, rounds: int, size_mb: float, project: list[dict[str, float]],
-           copies: list[float]) -> None:
+           copies: list[float], bare: list[float]) -> None:
     best = min(project, key=lambda r: r["total"])
     copy_best = min(copies)
     table = Table(title=f"{rows:,} fact_contact rows into PostgreSQL ({size_mb:,.0f} MB as CSV), "
@@ -177,6 +181,9 @@ def report(rows: int, rounds: int, size_mb: float, project: list[dict[str, float
                "copy": statistics.median(r["copy"] for r in project)}
     table.add_row("plain COPY (CSV file -> table)", f"{copy_best:.2f}", f"{rows / copy_best:,.0f}", "1.00",
                   f"{statistics.median(copies):.2f}")
+    bare_best = min(bare)
+    table.add_row("plain COPY, no indexes (same columns)", f"{bare_best:.2f}", f"{rows / bare_best:,.0f}",
+                  f"{bare_best / copy_best:.2f}", f"{statistics.median(bare):.2f}")
     total = best["total"]
     table.add_row("project: DELETE + repeat flags + COPY", f"{total:.2f}", f"{rows / total:,.0f}",
                   f"{total / copy_best:.2f}", f"{medians['total']:.2f}")
