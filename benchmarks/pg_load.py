@@ -22,7 +22,6 @@ A script, not a test: the figures depend on the machine.
 
 from __future__ import annotations
 
-import secrets
 import statistics
 import tempfile
 import time
@@ -44,6 +43,7 @@ from rich.table import Table
 from pipelines import warehouse
 from pipelines.conform import repeats
 from pipelines.model import fact_contact
+from pipelines.postgres import fresh_database
 
 DAY = date(2026, 3, 2)
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -125,48 +125,42 @@ def main(
     admin_url: Annotated[str, typer.Option(help="URL of a PostgreSQL user who may CREATE DATABASE.")] = (
         DEFAULT_ADMIN_URL),
 ) -> None:
-    name = f"xoflow_bench_pgload_{secrets.token_hex(4)}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = warehouse.engine_for(url)
-    try:
-        console.print(f"generating {rows:,} contact rows ...")
-        frame = contact_rows(rows)
-        columns = [c.name for c in fact_contact.columns]
-        with tempfile.TemporaryDirectory() as tmp:
-            csv_path, spool = Path(tmp) / "contacts.csv", Path(tmp) / "conformed.parquet"
-            rows_arrow = warehouse.to_arrow(frame, fact_contact)
-            pa_csv.write_csv(rows_arrow, csv_path,
-                             pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"))
-            # as conform leaves it: the flag is set by the load
-            flag = rows_arrow.schema.get_field_index(repeats.FLAG)
-            pq.write_table(rows_arrow.set_column(flag, repeats.FLAG, pa.nulls(rows, pa.bool_())), spool,
-                           compression="lz4")
-            warehouse.ensure_schema(engine, bi_layer=False)
-            with engine.begin() as conn:
-                conn.execute(sa.text("CREATE TABLE plain_copy (LIKE fact_contact INCLUDING ALL)"))
-                conn.execute(sa.text("CREATE TABLE bare_copy (LIKE fact_contact)"))
-            project, copies, bare = [], [], []
-            for _ in range(rounds):  # alternate, each into an empty table
+    named = sa.make_url(admin_url).set(database="xoflow_bench_pgload").render_as_string(hide_password=False)
+    with fresh_database(named) as url:
+        engine = warehouse.engine_for(url)
+        try:
+            console.print(f"generating {rows:,} contact rows ...")
+            frame = contact_rows(rows)
+            columns = [c.name for c in fact_contact.columns]
+            with tempfile.TemporaryDirectory() as tmp:
+                csv_path, spool = Path(tmp) / "contacts.csv", Path(tmp) / "conformed.parquet"
+                rows_arrow = warehouse.to_arrow(frame, fact_contact)
+                pa_csv.write_csv(rows_arrow, csv_path,
+                                 pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                # as conform leaves it: the flag is set by the load
+                flag = rows_arrow.schema.get_field_index(repeats.FLAG)
+                pq.write_table(rows_arrow.set_column(flag, repeats.FLAG, pa.nulls(rows, pa.bool_())), spool,
+                               compression="lz4")
+                warehouse.ensure_schema(engine, bi_layer=False)
                 with engine.begin() as conn:
-                    conn.execute(sa.text("TRUNCATE fact_contact, plain_copy, bare_copy"))
-                project.append(project_path(engine, spool))
-                copies.append(plain_copy(engine, csv_path, "plain_copy", columns))
-                bare.append(plain_copy(engine, csv_path, "bare_copy", columns))
-            with engine.connect() as conn:
-                loaded = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
-                          for t in ("fact_contact", "plain_copy", "bare_copy")}
-            size_mb = csv_path.stat().st_size / 2**20
-        if set(loaded.values()) != {rows}:
-            raise SystemExit(f"row counts differ from {rows}: {loaded}")
-        report(rows, rounds, size_mb, project, copies, bare)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+                    conn.execute(sa.text("CREATE TABLE plain_copy (LIKE fact_contact INCLUDING ALL)"))
+                    conn.execute(sa.text("CREATE TABLE bare_copy (LIKE fact_contact)"))
+                project, copies, bare = [], [], []
+                for _ in range(rounds):  # alternate, each into an empty table
+                    with engine.begin() as conn:
+                        conn.execute(sa.text("TRUNCATE fact_contact, plain_copy, bare_copy"))
+                    project.append(project_path(engine, spool))
+                    copies.append(plain_copy(engine, csv_path, "plain_copy", columns))
+                    bare.append(plain_copy(engine, csv_path, "bare_copy", columns))
+                with engine.connect() as conn:
+                    loaded = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
+                              for t in ("fact_contact", "plain_copy", "bare_copy")}
+                size_mb = csv_path.stat().st_size / 2**20
+            if set(loaded.values()) != {rows}:
+                raise SystemExit(f"row counts differ from {rows}: {loaded}")
+            report(rows, rounds, size_mb, project, copies, bare)
+        finally:
+            engine.dispose()
 
 
 def report(rows: int, rounds: int, size_mb: float, project: list[dict[str, float]],
