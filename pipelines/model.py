@@ -299,7 +299,7 @@ raw_purge = sa.Table(
 # The day of a day-partitioned fact gets a BRIN index: a night's rows arrive together, so each
 # range of table pages holds one day or two, and a few bytes per range find them. A B-tree on
 # that column cost COPY 1.2 s per 1M contacts (2.5 s without it), BRIN nothing measurable; the
-# load summarizes the ranges it filled (``summarize_day_ranges``: 0.2 s per 1M contacts), or
+# bulk insert summarizes the ranges it filled (``warehouse.summarize_day_ranges``: 0.2 s per 1M contacts), or
 # they would count as matching every day until autovacuum got to them.
 BRIN_DAY_INDEXES: tuple[sa.Index, ...] = tuple(
     sa.Index(f"ix_{name}_{column}_brin", metadata.tables[name].c[column], postgresql_using="brin").ddl_if(

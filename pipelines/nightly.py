@@ -285,7 +285,6 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
             repeats.flag_contacts(conn, spool, flagged)
             flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
         warehouse.insert_parquet(conn, target, spool)
-        warehouse.summarize_day_ranges(conn, target)
     else:
         warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")
     day = interval.days[0]

@@ -207,9 +207,12 @@ def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
 
 
 def insert_parquet(conn: sa.Connection, table: sa.Table, path: Path) -> int:
-    """Bulk-insert a parquet file of the table's columns, batch by batch (COPY) or as a scan (DuckDB)."""
+    """Bulk-insert a parquet file of the table's columns, batch by batch (COPY) or as a scan (DuckDB).
+    On PostgreSQL the BRIN ranges the rows filled are then summarized."""
     if conn.dialect.name == "postgresql":
-        return copy_rows(conn, table, parquet_batches(path))
+        copied = copy_rows(conn, table, parquet_batches(path))
+        summarize_day_ranges(conn, table)
+        return copied
     names = pq.read_schema(path).names
     incoming = scratch.parquet(path, names, "incoming")
     result = conn.execute(sa.insert(table).from_select(names, sa.select(*[incoming.c[n] for n in names]))

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -201,7 +203,7 @@ def test_postgresql_marts_vacuum_the_probed_facts_and_skip_one_the_night_holds_l
 
 
 @pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB keeps no indexes on facts
-def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_older_indexes(loaded):
+def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_older_indexes(loaded, tmp_path):
     """A day-partitioned fact's day column has a BRIN index, whose page ranges a load summarizes
     (else they would match every day's reads); an older warehouse's superseded indexes go."""
     engine, _ = loaded
@@ -211,11 +213,10 @@ def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_olde
         summarize = sa.text("SELECT brin_summarize_new_values(CAST(:i AS regclass))")
         return conn.execute(summarize, {"i": brin}).scalar()
 
-    def copy_day(conn, day: date) -> None:  # every contact of the history again, as one new day:
+    def as_new_day(day: date) -> sa.Select:  # every contact of the history again, as one new day:
         columns = [c.name for c in fact_contact.columns]  # pages enough for new ranges (128 pages each)
-        source = sa.select(*[sa.literal(day).label(n) if n == "contact_date" else fact_contact.c[n]
-                             for n in columns]).where(fact_contact.c.contact_date <= HISTORY[-1])
-        conn.execute(sa.insert(fact_contact).from_select(columns, source))
+        return sa.select(*[sa.literal(day).label(n) if n == "contact_date" else fact_contact.c[n]
+                           for n in columns]).where(fact_contact.c.contact_date <= HISTORY[-1])
 
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ix_fact_contact_contact_date ON fact_contact (contact_date)"))
@@ -227,8 +228,12 @@ def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_olde
         assert methods[brin] == "brin" and methods["ix_fact_contact_case_key_start_time"] == "btree"
         assert not {"ix_fact_contact_contact_date", "ix_fact_contact_case_key"} & set(methods)
         unsummarized(conn)  # VACUUM leaves the last range, which inserts would then keep up to date
-        copy_day(conn, HISTORY[-1] + timedelta(days=30))
+        plain = as_new_day(HISTORY[-1] + timedelta(days=30))
+        conn.execute(sa.insert(fact_contact).from_select([c.name for c in fact_contact.columns], plain))
         assert unsummarized(conn) > 0  # a plain insert leaves its ranges to autovacuum
-        copy_day(conn, HISTORY[-1] + timedelta(days=31))
-        warehouse.summarize_day_ranges(conn, fact_contact)
+        schema = warehouse.arrow_schema(fact_contact)  # the load's bulk insert summarizes them
+        day = pa.Table.from_batches(list(warehouse.export_batches(
+            conn, as_new_day(HISTORY[-1] + timedelta(days=31)), schema)), schema)
+        pq.write_table(day, tmp_path / "day.parquet")
+        assert warehouse.insert_parquet(conn, fact_contact, tmp_path / "day.parquet") == day.num_rows > 0
         assert unsummarized(conn) == 0
