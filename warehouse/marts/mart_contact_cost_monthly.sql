@@ -20,9 +20,8 @@ WITH kinds AS (
 contacts AS (
     SELECT k.service_id, k.journey_id, k.channel, k.abandoned, k.resolved_first_contact,
            k.repeat_within_7d, k.reason, k.customer_type, k.language, k.region,
-           CASE WHEN k.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < COALESCE(c.received_at, k.start_time) THEN 'returning'
-                ELSE 'first_time' END AS customer_history
+           k.customer_key IS NULL AS unknown_customer,
+           COALESCE(f.first_at < COALESCE(c.received_at, k.start_time), FALSE) AS returning_customer
     FROM fact_contact k
     LEFT JOIN fact_case c ON c.case_key = k.case_key
     LEFT JOIN customer_first_seen f ON f.customer_key = k.customer_key
@@ -31,16 +30,18 @@ contacts AS (
 -- Counted per combination of segment values first, then added up per segment kind: the
 -- counts are integers, so the sums equal counting again, and only a few thousand rows are
 -- multiplied by the kinds instead of every contact of the month (sorting 5 x a month's
--- contacts was nearly all of this mart's time on PostgreSQL).
+-- contacts was nearly all of this mart's time on PostgreSQL). The customer's history is
+-- counted by two booleans, named afterwards: see mart_segment_daily.sql.
 contact_counts AS (
-    SELECT service_id, journey_id, channel, customer_type, language, region, customer_history,
+    SELECT service_id, journey_id, channel, customer_type, language, region,
+           unknown_customer, returning_customer,
            COUNT(*) AS contacts,
            COUNT(*) FILTER (WHERE NOT abandoned) AS answered,
            COUNT(*) FILTER (WHERE resolved_first_contact AND NOT abandoned) AS resolved,
            COUNT(*) FILTER (WHERE repeat_within_7d) AS repeat_contacts,
            COUNT(*) FILTER (WHERE reason = 'status_inquiry') AS status_inquiries
     FROM contacts
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ),
 contact_figures AS (
     SELECT x.service_id, x.journey_id, x.channel, k.segment_kind,
@@ -48,7 +49,8 @@ contact_figures AS (
                 WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
-                ELSE x.customer_history END AS segment,
+                WHEN 'customer_history' THEN CASE WHEN x.unknown_customer THEN 'unknown'
+                    WHEN x.returning_customer THEN 'returning' ELSE 'first_time' END END AS segment,
            CAST(SUM(x.contacts) AS BIGINT) AS contacts,
            CAST(SUM(x.answered) AS BIGINT) AS answered,
            CAST(SUM(x.resolved) AS BIGINT) AS resolved,
