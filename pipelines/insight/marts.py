@@ -245,7 +245,11 @@ def ensure_indexes(conn: sa.Connection) -> None:
 # was repeated per mart and period; instead it is computed once per run, for the customers the
 # rebuilt periods can name, into a temporary table the mart SQL reads (customer_first_seen).
 # On PostgreSQL each customer's earliest activity is one probe of the (customer_key, time)
-# indexes; DuckDB scans two columns of the facts once.
+# indexes, in key order: the probes then walk each index from one end to the other, and a leaf
+# page read serves the next keys too, where hash order read a page from disk per key once the
+# index outgrew shared_buffers (1.6M customers at 5M contacts: 16 s of probes, then 5.7 s).
+# Keys are sorted bytewise (COLLATE "C", no locale rules to apply): the pseudonyms are
+# lowercase hex, which every collation orders alike. DuckDB scans two columns of the facts once.
 
 
 _FIRST_SEEN_KEYS = """
@@ -270,7 +274,7 @@ INSERT INTO {FIRST_SEEN} (customer_key, first_at)
 SELECT k.customer_key,
        LEAST((SELECT MIN(c.received_at) FROM fact_case c WHERE c.customer_key = k.customer_key),
              (SELECT MIN(x.start_time) FROM fact_contact x WHERE x.customer_key = k.customer_key))
-FROM ({_FIRST_SEEN_KEYS}) k
+FROM (SELECT customer_key FROM ({_FIRST_SEEN_KEYS}) u ORDER BY customer_key COLLATE "C") k
 """,
     "default": f"""
 INSERT INTO {FIRST_SEEN} (customer_key, first_at)
@@ -332,6 +336,7 @@ def fill_first_seen(conn: sa.Connection, span: FirstSeenSpan | PeriodBounds) -> 
     period within ``span`` can name; returns its rows."""
     if isinstance(span, PeriodBounds):
         span = FirstSeenSpan(span, span)
+    began = clock.perf_counter()
     contacts = span.contacts or PeriodBounds(span.span.start, span.span.start)  # none
     table = sa.Table(FIRST_SEEN, sa.MetaData(), sa.Column("customer_key", sa.String()),
                      sa.Column("first_at", sa.DateTime(timezone=True)), prefixes=["TEMPORARY"])
@@ -344,7 +349,9 @@ def fill_first_seen(conn: sa.Connection, span: FirstSeenSpan | PeriodBounds) -> 
                          "contact_start": contacts.start, "contact_end": contacts.end})
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"ANALYZE {FIRST_SEEN}"))
-    return max(rows.rowcount or 0, 0)
+    count = max(rows.rowcount or 0, 0)
+    log.info("%s: first activity of %d customers in %.2f s", FIRST_SEEN, count, clock.perf_counter() - began)
+    return count
 
 
 # Tables the marts read; their planner statistics must be current (see _refresh_statistics).
@@ -408,10 +415,13 @@ def _hull(periods: list[PeriodBounds]) -> PeriodBounds:
 
 def rebuild_period_marts(conn: sa.Connection, settings: Settings, days: list[date]) -> dict[str, int]:
     """Reference tables, then every insight mart for the periods ``days`` touch (in one transaction)."""
+    began = clock.perf_counter()
     ensure_indexes(conn)
     load_reference_tables(conn, Path(settings.schemas_dir))
     _mark_loaded_pages_visible(conn)
     _refresh_statistics(conn)
+    log.info("warehouse readied for the marts (indexes, reference tables, vacuum, statistics) in %.2f s",
+             clock.perf_counter() - began)
     plan = {name: periods_to_rebuild(conn, mart, days) for name, mart in PERIOD_MARTS.items()}
     periods = [bounds for name, mart in PERIOD_MARTS.items() if mart.build is None for bounds in plan[name]]
     periods += [_first_seen_span(mart, bounds).span for name, mart in PERIOD_MARTS.items()
