@@ -21,9 +21,9 @@ import sqlalchemy as sa
 
 from benchmarks.history import Volume, synthesize_history
 from pipelines import marts, warehouse
-from pipelines.insight.marts import PERIOD_MARTS, ensure_indexes, rebuild_period_marts
+from pipelines.insight.marts import DAILY_INPUTS, PERIOD_MARTS, ensure_indexes, rebuild_period_marts
 from pipelines.insight.periods import bounds_of
-from pipelines.insight.tables import mart_segment_daily
+from pipelines.insight.tables import agg_contact_daily, mart_segment_daily
 from pipelines.model import PARTITION_INDEXES, fact_case, fact_contact, mart_journey_service_daily
 from pipelines.settings import Settings
 
@@ -70,8 +70,10 @@ def test_rebuilding_a_day_rewrites_only_its_periods_and_equals_the_full_rebuild(
     full = rows_by_table(engine)
     assert all(full[t.name] for t in MART_TABLES if t.name != "mart_emerging_terms")
     # Spoil every row: a rebuild of DAY must restore exactly the rows of DAY's periods. (Not the
-    # text-theme bridge: the weekly theme mart reads the other days of its week from it.)
-    spoilt = [t for t in MART_TABLES if t.name not in ("fact_text_theme", "mart_emerging_terms")]
+    # daily inputs of longer periods: the weekly theme mart reads the other days of its week from
+    # the text-theme bridge, the monthly cost mart the other days of its month from the contact
+    # counts.)
+    spoilt = [t for t in MART_TABLES if t.name not in (*DAILY_INPUTS, "mart_emerging_terms")]
     with engine.begin() as conn:
         for table in spoilt:
             conn.execute(sa.update(table).values(service_id="spoiled"))
@@ -116,6 +118,9 @@ def test_a_days_marts_agree_with_the_facts(loaded):
         m = mart_segment_daily
         segments = pd.DataFrame(conn.execute(sa.select(m.c.service_id, m.c.segment, m.c.contacts).where(
             m.c.date_day == DAY, m.c.segment_kind == "customer_history")).all())
+        a = agg_contact_daily
+        counted = pd.DataFrame(conn.execute(sa.select(a.c.service_id, a.c.channel, a.c.customer_history,
+                                                      a.c.contacts).where(a.c.date_day == DAY)).all())
     for frame in (contacts, cases):
         for column in ("start_time", "received_at"):
             if column in frame:
@@ -134,6 +139,9 @@ def test_a_days_marts_agree_with_the_facts(loaded):
     history = pd.Series(returning.map({True: "returning", False: "first_time"}), index=today.index)
     expected = today.assign(segment=history).groupby(["service_id", "segment"]).size()
     got = segments[segments["contacts"] > 0].groupby(["service_id", "segment"])["contacts"].sum()
+    assert got.to_dict() == expected.to_dict()
+    expected = today.assign(segment=history).groupby(["service_id", "channel", "segment"]).size()
+    got = counted.groupby(["service_id", "channel", "customer_history"])["contacts"].sum()
     assert got.to_dict() == expected.to_dict()
     assert set(history) == {"returning", "first_time"}  # the history really is met
 

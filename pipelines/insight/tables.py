@@ -71,6 +71,23 @@ fact_text_theme = sa.Table(
     comment="Bridge: one row per text and theme it mentions (texts redacted before analysis).",
 )
 
+agg_contact_daily = sa.Table(
+    "agg_contact_daily", metadata,
+    _col("date_day", sa.Date, "Day the contact started."),
+    _col("service_id", TEXT, "Service."),
+    _col("journey_id", TEXT, "Journey."),
+    _col("channel", TEXT, "Contact channel."),
+    *_segment_values(),
+    _col("contacts", sa.Integer, "Contacts."),
+    _col("answered", sa.Integer, "Contacts not abandoned."),
+    _col("resolved", sa.Integer, "Answered contacts resolved on first contact."),
+    _col("repeat_contacts", sa.Integer, "Contacts repeating one in the 7 days before."),
+    _col("abandoned_contacts", sa.Integer, "Contacts abandoned."),
+    _col("status_inquiries", sa.Integer, "Contacts asking for case status."),
+    comment="Contacts counted per day, channel and segment values: what the daily segment and "
+            "monthly cost marts add up.",
+)
+
 mart_segment_daily = sa.Table(
     "mart_segment_daily", metadata,
     _col("date_day", sa.Date, "Day."),
@@ -251,8 +268,8 @@ mart_contact_cost_monthly = sa.Table(
             "status would avoid, per service and month.",
 )
 
-INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, mart_segment_daily, mart_theme_weekly,
-                  mart_emerging_terms, mart_driver_quarterly, mart_cycle_time_exceedance,
+INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, agg_contact_daily, mart_segment_daily,
+                  mart_theme_weekly, mart_emerging_terms, mart_driver_quarterly, mart_cycle_time_exceedance,
                   mart_cycle_time_weekly, mart_a11_collection_detail, mart_a11_likert,
                   mart_contact_cost_monthly)
 

@@ -10,38 +10,10 @@
 -- Web self-service sessions carry no customer, so the web rows have segment 'all' only.
 -- Parameters: :period_start, :start_day, :end_day (the month), :target_fcr, :status_deflection_share.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
--- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+-- The month's contacts are the daily counts of agg_contact_daily, added up.
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
-),
-contacts AS (
-    SELECT k.service_id, k.journey_id, k.channel, k.abandoned, k.resolved_first_contact,
-           k.repeat_within_7d, k.reason, k.customer_type, k.language, k.region,
-           k.customer_key IS NULL AS unknown_customer,
-           COALESCE(f.first_at < COALESCE(c.received_at, k.start_time), FALSE) AS returning_customer
-    FROM fact_contact k
-    LEFT JOIN fact_case c ON c.case_key = k.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = k.customer_key
-    WHERE k.contact_date >= :start_day AND k.contact_date < :end_day
-),
--- Counted per combination of segment values first, then added up per segment kind: the
--- counts are integers, so the sums equal counting again, and only a few thousand rows are
--- multiplied by the kinds instead of every contact of the month (sorting 5 x a month's
--- contacts was nearly all of this mart's time on PostgreSQL). The customer's history is
--- counted by two booleans, named afterwards: see mart_segment_daily.sql.
-contact_counts AS (
-    SELECT service_id, journey_id, channel, customer_type, language, region,
-           unknown_customer, returning_customer,
-           COUNT(*) AS contacts,
-           COUNT(*) FILTER (WHERE NOT abandoned) AS answered,
-           COUNT(*) FILTER (WHERE resolved_first_contact AND NOT abandoned) AS resolved,
-           COUNT(*) FILTER (WHERE repeat_within_7d) AS repeat_contacts,
-           COUNT(*) FILTER (WHERE reason = 'status_inquiry') AS status_inquiries
-    FROM contacts
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ),
 contact_figures AS (
     SELECT x.service_id, x.journey_id, x.channel, k.segment_kind,
@@ -49,14 +21,14 @@ contact_figures AS (
                 WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
-                WHEN 'customer_history' THEN CASE WHEN x.unknown_customer THEN 'unknown'
-                    WHEN x.returning_customer THEN 'returning' ELSE 'first_time' END END AS segment,
+                ELSE x.customer_history END AS segment,
            CAST(SUM(x.contacts) AS BIGINT) AS contacts,
            CAST(SUM(x.answered) AS BIGINT) AS answered,
            CAST(SUM(x.resolved) AS BIGINT) AS resolved,
            CAST(SUM(x.repeat_contacts) AS BIGINT) AS repeat_contacts,
            CAST(SUM(x.status_inquiries) AS BIGINT) AS status_inquiries
-    FROM contact_counts x CROSS JOIN kinds k
+    FROM agg_contact_daily x CROSS JOIN kinds k
+    WHERE x.date_day >= :start_day AND x.date_day < :end_day
     GROUP BY 1, 2, 3, 4, 5
 ),
 web_figures AS (

@@ -22,16 +22,6 @@ cases AS (
     WHERE (c.received_date >= :start_day AND c.received_date < :end_day)
        OR (c.decided_date >= :start_day AND c.decided_date < :end_day)
 ),
-contacts AS (
-    SELECT k.contact_date, k.service_id, k.journey_id, k.resolved_first_contact, k.abandoned,
-           k.repeat_within_7d, k.customer_type, k.language, k.region,
-           k.customer_key IS NULL AS unknown_customer,
-           COALESCE(f.first_at < COALESCE(c.received_at, k.start_time), FALSE) AS returning_customer
-    FROM fact_contact k
-    LEFT JOIN fact_case c ON c.case_key = k.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = k.customer_key
-    WHERE k.contact_date >= :start_day AND k.contact_date < :end_day
-),
 responses AS (
     SELECT r.response_date, r.service_id, r.journey_id, r.trust, r.satisfaction, r.comment_sentiment,
            r.customer_type, r.language, r.region,
@@ -69,41 +59,27 @@ decided AS (
       AND x.status IN ('approved', 'denied')
     GROUP BY 1, 2, 3, 4, 5
 ),
--- counted per combination of segments first, then added up per segment kind: sorting the
--- contacts once per kind (5 x the day's contacts) was most of this mart's time on PostgreSQL.
--- The customer's history is counted by two booleans and named afterwards: PostgreSQL
--- estimates groups from the columns an expression reads (customer keys, times: millions)
--- but a boolean as two, and with millions of groups expected it sorted the day's contacts
--- instead of hashing them into a few hundred groups (13 of 26 s at 5M contacts).
-contact_counts AS (
-    SELECT contact_date, service_id, journey_id, customer_type, language, region,
-           unknown_customer, returning_customer,
-           COUNT(*) AS contacts,
-           COUNT(*) FILTER (WHERE resolved_first_contact AND NOT abandoned) AS resolved,
-           COUNT(*) FILTER (WHERE NOT abandoned) AS answered,
-           COUNT(*) FILTER (WHERE repeat_within_7d) AS repeats,
-           COUNT(*) FILTER (WHERE abandoned) AS abandoned_contacts
-    FROM contacts
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-),
+-- the day's contacts as counted per channel and segment values in agg_contact_daily (rebuilt for
+-- the night's days before this mart), added up per segment kind
 contact_figures AS (
-    SELECT x.contact_date AS date_day, x.service_id, x.journey_id, k.segment_kind,
+    SELECT x.date_day, x.service_id, x.journey_id, k.segment_kind,
            CASE k.segment_kind WHEN 'all' THEN 'all'
                 WHEN 'customer_type' THEN COALESCE(x.customer_type, 'unknown')
                 WHEN 'language' THEN COALESCE(x.language, 'unknown')
                 WHEN 'region' THEN COALESCE(x.region, 'unknown')
-                WHEN 'customer_history' THEN CASE WHEN x.unknown_customer THEN 'unknown'
-                    WHEN x.returning_customer THEN 'returning' ELSE 'first_time' END END AS segment,
+                ELSE x.customer_history END AS segment,
            CAST(SUM(x.contacts) AS BIGINT) AS contacts,
            100.0 * CAST(SUM(x.resolved) AS BIGINT) / NULLIF(CAST(SUM(x.answered) AS BIGINT), 0) AS fcr_rate,
-           100.0 * CAST(SUM(x.repeats) AS BIGINT) / CAST(SUM(x.contacts) AS BIGINT) AS repeat_contact_rate,
+           100.0 * CAST(SUM(x.repeat_contacts) AS BIGINT) / CAST(SUM(x.contacts) AS BIGINT) AS repeat_contact_rate,
            100.0 * CAST(SUM(x.abandoned_contacts) AS BIGINT) / CAST(SUM(x.contacts) AS BIGINT)
                AS abandonment_rate
-    FROM contact_counts x CROSS JOIN kinds k
+    FROM agg_contact_daily x CROSS JOIN kinds k
+    WHERE x.date_day >= :start_day AND x.date_day < :end_day
     GROUP BY 1, 2, 3, 4, 5
 ),
--- the responses likewise: means and shares from integer sums and counts per combination, which
--- add up exactly (the mean is the sum over the count, as AVG computes it)
+-- the responses: means and shares from integer sums and counts per combination of segment
+-- values, which add up exactly per segment kind (the mean is the sum over the count, as AVG
+-- computes it); the customer's history counted by two booleans, as in agg_contact_daily.sql
 response_counts AS (
     SELECT response_date, service_id, journey_id, customer_type, language, region,
            unknown_customer, returning_customer,
