@@ -37,8 +37,10 @@ RESULT_FILE, ERROR_FILE, GX_FILE = "result.json", "error.json", "gx_validation.j
 # A GX result keeps at most this many sample values per expectation once batches are merged.
 SAMPLE_VALUES = 20
 SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_index_list", "partial_unexpected_counts")
-# DuckDB's memory while counting keys over the day (it spills beyond it).
-KEY_COUNT_MEMORY = "512MB"
+# DuckDB's memory while counting keys over the day (it spills beyond it). The count comes at the
+# end of the extract, on top of the process's high-water mark: with 512 MB it raised a 5M-row
+# extract's peak by 300 MB; with 128 MB by 160 MB, in the same 0.5 s.
+KEY_COUNT_MEMORY = "128MB"
 
 
 def staging_dir(settings: Settings, source: str, interval: Interval) -> Path:
