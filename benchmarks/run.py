@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.data import SIZES, BenchDay, Size, generate
-from pipelines.nightly import source_names
+from pipelines.nightly import extract_order
 from pipelines.settings import REPO_ROOT, Settings
 
 BENCH_DAY = date(2026, 3, 2)
@@ -145,7 +145,7 @@ def pipeline_stages(env: dict[str, str], bench: BenchDay, label: str, workers: i
 
     began = time.perf_counter()
     with TreeSampler(exclude) as sampler, ThreadPoolExecutor(workers) as pool:
-        measures = list(pool.map(extract, source_names()))
+        measures = list(pool.map(extract, extract_order(Settings.from_env(env))))
     phase = Measure(f"{label}: extract+validate, {workers} at a time", time.perf_counter() - began,
                     sum(m.rows for m in measures), sampler.peak_mb)
     load = run_measured(f"{label}: conform+load", [sys.executable, "-m", "benchmarks.stage", "load",

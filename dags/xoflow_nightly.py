@@ -107,11 +107,11 @@ def xoflow_nightly():
 
     @task
     def list_sources() -> list[str]:
-        """The sources to load, in load order: one `extract_and_validate` per entry."""
+        """The sources to load, longest extract first: one `extract_and_validate` per entry."""
         from pipelines import nightly
 
         with airflow_env.fail_fast():
-            return nightly.source_names()
+            return nightly.extract_order()
 
     @task(map_index_template="{{ task.op_kwargs['source'] }}")
     def extract_and_validate(source: str, data_interval_start=None, data_interval_end=None, run_id=None):

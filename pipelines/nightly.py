@@ -49,7 +49,7 @@ from pipelines.model import (
 )
 from pipelines.settings import Settings
 from pipelines.sources import ROW_COLUMN, batches_for
-from pipelines.staging import Staged, StageWriter, read_staged, staging_dir
+from pipelines.staging import Staged, StageWriter, last_extract_seconds, read_staged, staging_dir
 from pipelines.validate import validate_batch
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,18 @@ def source_names(settings: Settings | None = None) -> list[str]:
     """Every source with a contract in ``schemas/sources``, in load order."""
     known = load_contracts(_settings(settings).schemas_dir)
     return [s for s in LOAD_ORDER if s in known] + sorted(set(known) - set(LOAD_ORDER))
+
+
+def extract_order(settings: Settings | None = None) -> list[str]:
+    """The sources longest extract first, by their latest staged day; sources without one
+    first, in load order. On an executor with fewer slots than sources, starting the longest
+    extracts first ends the phase sooner: on the benchmark's day with two slots, the survey
+    (26 s) queued behind three shorter extracts in load order and the phase took 51 s, where
+    longest first takes about 39 s."""
+    settings = _settings(settings)
+    names = source_names(settings)
+    last = {name: last_extract_seconds(settings, name) for name in names}
+    return sorted(names, key=lambda name: (last[name] is not None, -(last[name] or 0.0)))
 
 
 def _safe(text: str) -> str:

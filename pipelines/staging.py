@@ -47,6 +47,16 @@ def staging_dir(settings: Settings, source: str, interval: Interval) -> Path:
     return settings.home / "staging" / source / interval.days[0].isoformat()
 
 
+def last_extract_seconds(settings: Settings, source: str) -> float | None:
+    """Seconds the latest staged day of ``source`` took to extract and validate (None: none kept)."""
+    for folder in sorted((settings.home / "staging" / source).glob("*"), reverse=True):
+        result = folder / RESULT_FILE
+        if result.exists():
+            seconds = json.loads(result.read_text()).get("seconds") or {}
+            return float(sum(seconds.values())) if seconds else None
+    return None
+
+
 @dataclass
 class Staged:
     """What one run staged for one source: the load reads the clean batches one by one."""

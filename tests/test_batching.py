@@ -10,6 +10,7 @@ quarantined twice, like GX's unique check does inside one batch.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -106,3 +107,14 @@ def test_a_key_repeated_in_different_batches_is_quarantined_both_times(both):
     assert [r.row_number for r in rows] == [1, len(lines) - 1]
     assert {r.failed_check for r in rows} == {"expect_column_values_to_be_unique"}
     assert all(r.column_name == "contact_id" and "more than once" in r.reason for r in rows)
+
+
+def test_the_next_night_extracts_longest_first_by_what_each_source_took(both):
+    """The extract's own result.json carries the seconds the next night's order reads."""
+    whole, _ = both
+    took = {}
+    for source in SOURCES:
+        result = json.loads((whole.home / "staging" / source / DAY2.isoformat() / "result.json").read_text())
+        took[source] = result["seconds"]["extract"] + result["seconds"]["validate"]
+    assert all(seconds > 0 for seconds in took.values())
+    assert nightly.extract_order(whole) == sorted(SOURCES, key=lambda source: -took[source])

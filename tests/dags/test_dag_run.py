@@ -38,6 +38,8 @@ class FakeNightly:
     def source_names(self, settings=None) -> list[str]:
         return list(SOURCES)
 
+    extract_order = source_names
+
     def extract_and_validate(self, source, start, end, run_id, settings=None):
         self.calls.append(("extract_and_validate", source, start, end, run_id))
         if self.failures.get(source):
@@ -56,7 +58,8 @@ class FakeNightly:
         return Counter(source for name, source, *_ in self.calls if name == "extract_and_validate")
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeNightly:
-        for name in ("source_names", "extract_and_validate", "conform_and_load", "build_marts"):
+        for name in ("source_names", "extract_order", "extract_and_validate", "conform_and_load",
+                     "build_marts"):
             monkeypatch.setattr(nightly, name, getattr(self, name))
         return self
 
