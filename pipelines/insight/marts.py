@@ -6,8 +6,9 @@ re-running any day leaves identical rows, like ``pipelines.marts.rebuild_mart`` 
 day. SQL marts live in ``warehouse/marts/<table>.sql`` and receive ``:start_day`` and
 ``:end_day`` (the period, end exclusive), ``:period_start`` and their own parameters;
 the emerging-terms mart is computed in Python. Registered in order: the daily bridge
-``fact_text_theme`` comes before the weekly theme mart that reads it, and the daily contact
-counts ``agg_contact_daily`` before the segment and cost marts that add them up.
+``fact_text_theme`` comes before the weekly theme mart that reads it, the daily contact
+counts ``agg_contact_daily`` before the segment and cost marts that add them up, and the
+daily driver sums ``agg_driver_daily`` before the quarterly driver mart.
 
 The reference tables they read (``dim_theme`` from ``schemas/themes.yaml``,
 ``dim_unit_cost`` from ``schemas/costs.yaml``) are replaced first, on every run.
@@ -36,6 +37,7 @@ from pipelines.insight.periods import Period, PeriodBounds, fiscal_year_quarter,
 from pipelines.insight.tables import (
     FIRST_SEEN,
     agg_contact_daily,
+    agg_driver_daily,
     dim_theme,
     dim_unit_cost,
     fact_text_theme,
@@ -159,6 +161,7 @@ def _costs(conn, settings: Settings, bounds, days) -> dict[str, Any]:
 PERIOD_MARTS: dict[str, PeriodMart] = {
     "fact_text_theme": PeriodMart(fact_text_theme, Period.DAY),
     "agg_contact_daily": PeriodMart(agg_contact_daily, Period.DAY, contact_customers=True),
+    "agg_driver_daily": PeriodMart(agg_driver_daily, Period.DAY),
     "mart_segment_daily": PeriodMart(mart_segment_daily, Period.DAY),
     "mart_theme_weekly": PeriodMart(mart_theme_weekly, Period.WEEK),
     "mart_emerging_terms": PeriodMart(mart_emerging_terms, Period.WEEK, build=emerging.build,
@@ -362,7 +365,7 @@ SOURCE_TABLES = ("fact_case", "fact_contact", "fact_survey_response", "fact_feed
 
 
 # Daily marts that longer periods' marts read (their other days' rows were built on earlier nights).
-DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name)
+DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.name)
 
 
 # The facts whose (customer_key, time) indexes give each customer's first activity.

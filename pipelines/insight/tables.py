@@ -88,6 +88,26 @@ agg_contact_daily = sa.Table(
             "monthly cost marts add up.",
 )
 
+agg_driver_daily = sa.Table(
+    "agg_driver_daily", metadata,
+    _col("date_day", sa.Date, "Day the responses were submitted."),
+    _col("service_id", TEXT, "Service."),
+    _col("journey_id", TEXT, "Journey."),
+    *_segment_values(),
+    _col("driver", TEXT, "case_timeliness, wait_time, first_contact_resolution or transfer."),
+    _col("band", TEXT, "Operational band of the response's case or contact."),
+    _col("band_order", sa.Integer, "Order of the band within its driver (1 = baseline)."),
+    _col("responses", sa.Integer, "Responses in the band."),
+    _col("sum_satisfaction", sa.BigInteger, "Sum of satisfaction scores."),
+    _col("sumsq_satisfaction", sa.BigInteger, "Sum of squared satisfaction scores."),
+    _col("agree_satisfaction", sa.Integer, "Responses answering 4 or 5 on satisfaction."),
+    _col("sum_trust", sa.BigInteger, "Sum of trust scores."),
+    _col("sumsq_trust", sa.BigInteger, "Sum of squared trust scores."),
+    _col("agree_trust", sa.Integer, "Responses answering 4 or 5 on trust."),
+    comment="Responses and integer score sums per day, driver and band: what the quarterly driver "
+            "mart adds up.",
+)
+
 mart_segment_daily = sa.Table(
     "mart_segment_daily", metadata,
     _col("date_day", sa.Date, "Day."),
@@ -268,10 +288,10 @@ mart_contact_cost_monthly = sa.Table(
             "status would avoid, per service and month.",
 )
 
-INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, agg_contact_daily, mart_segment_daily,
-                  mart_theme_weekly, mart_emerging_terms, mart_driver_quarterly, mart_cycle_time_exceedance,
-                  mart_cycle_time_weekly, mart_a11_collection_detail, mart_a11_likert,
-                  mart_contact_cost_monthly)
+INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, agg_contact_daily, agg_driver_daily,
+                  mart_segment_daily, mart_theme_weekly, mart_emerging_terms, mart_driver_quarterly,
+                  mart_cycle_time_exceedance, mart_cycle_time_weekly, mart_a11_collection_detail,
+                  mart_a11_likert, mart_contact_cost_monthly)
 
 # Each customer's first case receipt or contact, for the customers a night's periods can name:
 # a temporary table filled once per run (pipelines.insight.marts.fill_first_seen), read by the
