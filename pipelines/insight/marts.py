@@ -8,7 +8,8 @@ day. SQL marts live in ``warehouse/marts/<table>.sql`` and receive ``:start_day`
 the emerging-terms mart is computed in Python. Registered in order: the daily bridge
 ``fact_text_theme`` comes before the weekly theme mart that reads it, the daily contact
 counts ``agg_contact_daily`` before the segment and cost marts that add them up, and the
-daily driver sums ``agg_driver_daily`` before the quarterly driver mart.
+daily driver sums and answer counts (``agg_driver_daily``, ``agg_likert_daily``) before the
+quarterly marts that add them up.
 
 The reference tables they read (``dim_theme`` from ``schemas/themes.yaml``,
 ``dim_unit_cost`` from ``schemas/costs.yaml``) are replaced first, on every run.
@@ -38,6 +39,7 @@ from pipelines.insight.tables import (
     FIRST_SEEN,
     agg_contact_daily,
     agg_driver_daily,
+    agg_likert_daily,
     dim_theme,
     dim_unit_cost,
     fact_text_theme,
@@ -162,6 +164,7 @@ PERIOD_MARTS: dict[str, PeriodMart] = {
     "fact_text_theme": PeriodMart(fact_text_theme, Period.DAY),
     "agg_contact_daily": PeriodMart(agg_contact_daily, Period.DAY, contact_customers=True),
     "agg_driver_daily": PeriodMart(agg_driver_daily, Period.DAY),
+    "agg_likert_daily": PeriodMart(agg_likert_daily, Period.DAY),
     "mart_segment_daily": PeriodMart(mart_segment_daily, Period.DAY),
     "mart_theme_weekly": PeriodMart(mart_theme_weekly, Period.WEEK),
     "mart_emerging_terms": PeriodMart(mart_emerging_terms, Period.WEEK, build=emerging.build,
@@ -365,7 +368,8 @@ SOURCE_TABLES = ("fact_case", "fact_contact", "fact_survey_response", "fact_feed
 
 
 # Daily marts that longer periods' marts read (their other days' rows were built on earlier nights).
-DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.name)
+DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.name,
+                agg_likert_daily.name)
 
 
 # The facts whose (customer_key, time) indexes give each customer's first activity.

@@ -108,6 +108,21 @@ agg_driver_daily = sa.Table(
             "mart adds up.",
 )
 
+agg_likert_daily = sa.Table(
+    "agg_likert_daily", metadata,
+    _col("date_day", sa.Date, "Day the responses were submitted."),
+    _col("service_id", TEXT, "Service."),
+    _col("journey_id", TEXT, "Journey."),
+    _col("stage", TEXT, "Journey stage of the survey."),
+    _col("channel", TEXT, "Channel of the transaction surveyed."),
+    *_segment_values(),
+    _col("item", TEXT, f"A-11 item: {', '.join(A11_ITEMS)}."),
+    _col("answered", sa.Integer, "Responses that answered the item."),
+    *[_col(f"count_{point}", sa.Integer, f"Answers at point {point} (1 = strongly disagree).")
+      for point in range(1, 6)],
+    comment="A-11 answers per day, item and point of the scale: what the quarterly Likert mart adds up.",
+)
+
 mart_segment_daily = sa.Table(
     "mart_segment_daily", metadata,
     _col("date_day", sa.Date, "Day."),
@@ -289,9 +304,9 @@ mart_contact_cost_monthly = sa.Table(
 )
 
 INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, agg_contact_daily, agg_driver_daily,
-                  mart_segment_daily, mart_theme_weekly, mart_emerging_terms, mart_driver_quarterly,
-                  mart_cycle_time_exceedance, mart_cycle_time_weekly, mart_a11_collection_detail,
-                  mart_a11_likert, mart_contact_cost_monthly)
+                  agg_likert_daily, mart_segment_daily, mart_theme_weekly, mart_emerging_terms,
+                  mart_driver_quarterly, mart_cycle_time_exceedance, mart_cycle_time_weekly,
+                  mart_a11_collection_detail, mart_a11_likert, mart_contact_cost_monthly)
 
 # Each customer's first case receipt or contact, for the customers a night's periods can name:
 # a temporary table filled once per run (pipelines.insight.marts.fill_first_seen), read by the

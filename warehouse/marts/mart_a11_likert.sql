@@ -1,111 +1,11 @@
 -- A-11 answers per fiscal quarter, service, stage, channel and item at each point of the
--- 1-5 scale (the older OMB per-question format), per customer segment.
+-- 1-5 scale (the older OMB per-question format), per customer segment: the quarter's days of
+-- agg_likert_daily added up (integer counts: the sums equal counting again).
 -- Parameters: :period_start, :start_day, :end_day (the quarter), :fiscal_year, :fiscal_quarter.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
--- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
-),
-responses AS (
-    SELECT r.service_id, r.journey_id, r.stage, COALESCE(r.channel, 'unknown') AS channel,
-           r.trust, r.satisfaction, r.effectiveness, r.ease, r.efficiency, r.transparency, r.humanity,
-           r.employee, r.customer_type, r.language, r.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
-    FROM fact_survey_response r
-    LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
-    WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
-),
--- Counted per combination of segment values first (every item's answers at each point in one
--- pass over the responses), then turned into one row per item and added up per segment: the
--- counts are integers, so the sums equal counting again, and the rows multiplied by the items
--- and segment kinds are a few hundred instead of every response forty times. (PostgreSQL
--- sorted every response repeated per item on disk: 7 s of 8.6 s at 200k responses.)
-counted_by_combination AS (
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           COUNT(trust) AS trust_n, COUNT(*) FILTER (WHERE trust = 1) AS trust_1,
-           COUNT(*) FILTER (WHERE trust = 2) AS trust_2, COUNT(*) FILTER (WHERE trust = 3) AS trust_3,
-           COUNT(*) FILTER (WHERE trust = 4) AS trust_4, COUNT(*) FILTER (WHERE trust = 5) AS trust_5,
-           COUNT(satisfaction) AS satisfaction_n,
-           COUNT(*) FILTER (WHERE satisfaction = 1) AS satisfaction_1,
-           COUNT(*) FILTER (WHERE satisfaction = 2) AS satisfaction_2,
-           COUNT(*) FILTER (WHERE satisfaction = 3) AS satisfaction_3,
-           COUNT(*) FILTER (WHERE satisfaction = 4) AS satisfaction_4,
-           COUNT(*) FILTER (WHERE satisfaction = 5) AS satisfaction_5,
-           COUNT(effectiveness) AS effectiveness_n,
-           COUNT(*) FILTER (WHERE effectiveness = 1) AS effectiveness_1,
-           COUNT(*) FILTER (WHERE effectiveness = 2) AS effectiveness_2,
-           COUNT(*) FILTER (WHERE effectiveness = 3) AS effectiveness_3,
-           COUNT(*) FILTER (WHERE effectiveness = 4) AS effectiveness_4,
-           COUNT(*) FILTER (WHERE effectiveness = 5) AS effectiveness_5,
-           COUNT(ease) AS ease_n, COUNT(*) FILTER (WHERE ease = 1) AS ease_1,
-           COUNT(*) FILTER (WHERE ease = 2) AS ease_2, COUNT(*) FILTER (WHERE ease = 3) AS ease_3,
-           COUNT(*) FILTER (WHERE ease = 4) AS ease_4, COUNT(*) FILTER (WHERE ease = 5) AS ease_5,
-           COUNT(efficiency) AS efficiency_n, COUNT(*) FILTER (WHERE efficiency = 1) AS efficiency_1,
-           COUNT(*) FILTER (WHERE efficiency = 2) AS efficiency_2,
-           COUNT(*) FILTER (WHERE efficiency = 3) AS efficiency_3,
-           COUNT(*) FILTER (WHERE efficiency = 4) AS efficiency_4,
-           COUNT(*) FILTER (WHERE efficiency = 5) AS efficiency_5,
-           COUNT(transparency) AS transparency_n,
-           COUNT(*) FILTER (WHERE transparency = 1) AS transparency_1,
-           COUNT(*) FILTER (WHERE transparency = 2) AS transparency_2,
-           COUNT(*) FILTER (WHERE transparency = 3) AS transparency_3,
-           COUNT(*) FILTER (WHERE transparency = 4) AS transparency_4,
-           COUNT(*) FILTER (WHERE transparency = 5) AS transparency_5,
-           COUNT(humanity) AS humanity_n, COUNT(*) FILTER (WHERE humanity = 1) AS humanity_1,
-           COUNT(*) FILTER (WHERE humanity = 2) AS humanity_2,
-           COUNT(*) FILTER (WHERE humanity = 3) AS humanity_3,
-           COUNT(*) FILTER (WHERE humanity = 4) AS humanity_4,
-           COUNT(*) FILTER (WHERE humanity = 5) AS humanity_5,
-           COUNT(employee) AS employee_n, COUNT(*) FILTER (WHERE employee = 1) AS employee_1,
-           COUNT(*) FILTER (WHERE employee = 2) AS employee_2,
-           COUNT(*) FILTER (WHERE employee = 3) AS employee_3,
-           COUNT(*) FILTER (WHERE employee = 4) AS employee_4,
-           COUNT(*) FILTER (WHERE employee = 5) AS employee_5
-    FROM responses
-    GROUP BY service_id, journey_id, stage, channel, customer_type, language, region, customer_history
-),
-counted AS (
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'trust' AS item, trust_n AS answered, trust_1 AS count_1, trust_2 AS count_2,
-           trust_3 AS count_3, trust_4 AS count_4, trust_5 AS count_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'satisfaction', satisfaction_n, satisfaction_1, satisfaction_2, satisfaction_3,
-           satisfaction_4, satisfaction_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'effectiveness', effectiveness_n, effectiveness_1, effectiveness_2, effectiveness_3,
-           effectiveness_4, effectiveness_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'ease', ease_n, ease_1, ease_2, ease_3, ease_4, ease_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'efficiency', efficiency_n, efficiency_1, efficiency_2, efficiency_3, efficiency_4,
-           efficiency_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'transparency', transparency_n, transparency_1, transparency_2, transparency_3,
-           transparency_4, transparency_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'humanity', humanity_n, humanity_1, humanity_2, humanity_3, humanity_4, humanity_5
-    FROM counted_by_combination
-    UNION ALL
-    SELECT service_id, journey_id, stage, channel, customer_type, language, region, customer_history,
-           'employee', employee_n, employee_1, employee_2, employee_3, employee_4, employee_5
-    FROM counted_by_combination
 )
 SELECT CAST(:period_start AS DATE) AS period_start,
        CAST(:fiscal_year AS INTEGER) AS fiscal_year,
@@ -125,5 +25,6 @@ SELECT CAST(:period_start AS DATE) AS period_start,
        CAST(SUM(a.count_5) AS BIGINT) AS count_5,
        100.0 * CAST(SUM(a.count_4 + a.count_5) AS BIGINT) / NULLIF(CAST(SUM(a.answered) AS BIGINT), 0)
            AS pct_agree
-FROM counted a CROSS JOIN kinds k
+FROM agg_likert_daily a CROSS JOIN kinds k
+WHERE a.date_day >= :start_day AND a.date_day < :end_day
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
