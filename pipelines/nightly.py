@@ -77,9 +77,9 @@ def source_names(settings: Settings | None = None) -> list[str]:
 def extract_order(settings: Settings | None = None) -> list[str]:
     """The sources longest extract first, by their latest staged day; sources without one
     first, in load order. On an executor with fewer slots than sources, starting the longest
-    extracts first ends the phase sooner: on the benchmark's day with two slots, the survey
-    (26 s) queued behind three shorter extracts in load order and the phase took 51 s, where
-    longest first takes about 39 s."""
+    extracts first ends the phase sooner: on the benchmark's default day with two slots, the
+    survey queued behind three shorter extracts in load order (38.8 s for the phase; longest
+    first 33.4 s)."""
     settings = _settings(settings)
     names = source_names(settings)
     last = {name: last_extract_seconds(settings, name) for name in names}
