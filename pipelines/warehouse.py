@@ -304,13 +304,12 @@ def in_days(column: sa.ColumnElement, days: Iterable[date]) -> sa.ColumnElement[
 
 
 def summarize_day_ranges(conn: sa.Connection, table: sa.Table) -> None:
-    """Summarize the BRIN page ranges a bulk load filled (PostgreSQL; see model.BRIN_DAY_INDEXES).
+    """Summarize the BRIN page ranges a bulk load filled (PostgreSQL only, called by
+    ``insert_parquet``; see model.BRIN_DAY_INDEXES).
 
     Until summarized, a range counts as holding every day, so each later read of any day would
     scan it. This reads the new pages once; an index a warehouse does not have yet is skipped.
     """
-    if conn.dialect.name != "postgresql":
-        return
     for index in BRIN_DAY_INDEXES:
         if index.table is not None and index.table.name == table.name:
             conn.execute(sa.select(sa.func.brin_summarize_new_values(sa.func.to_regclass(index.name)))).all()
