@@ -43,7 +43,15 @@ from benchmarks.run import BENCH_DAY, Measure, _free_port, _wait_for_port, run_m
 from pipelines import marts, warehouse
 from pipelines.conform import dimensions
 from pipelines.conform.catalog import load_catalog
-from pipelines.model import dim_channel, dim_date, dim_journey, dim_service
+from pipelines.model import (
+    DERIVED_TABLES,
+    contact_by_case,
+    dim_channel,
+    dim_date,
+    dim_journey,
+    dim_service,
+    fact_contact,
+)
 from pipelines.nightly import source_names
 from pipelines.privacy import pseudonymise
 from pipelines.settings import REPO_ROOT, Settings
@@ -249,6 +257,11 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
         with engine.begin() as conn:
             for statement in _history_sql(dialect, first, range(offset, offset + span), volume, days):
                 conn.execute(sa.text(statement))
+            # what the nightly load keeps beside fact_contact (model.contact_by_case)
+            chunk = fact_contact.c.contact_date.between(first + timedelta(days=offset),
+                                                        first + timedelta(days=offset + span - 1))
+            conn.execute(sa.insert(contact_by_case).from_select(
+                [c.name for c in contact_by_case.columns], DERIVED_TABLES[contact_by_case.name].where(chunk)))
     with engine.begin() as conn:
         for name in (POOL_TABLE, COMBO_TABLE):
             conn.execute(sa.text(f"DROP TABLE {name}"))

@@ -27,13 +27,14 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import lake, ledger, marts, privacy, schema_evolution, scratch, sources, warehouse
-from pipelines.conform import dimensions, facts, repeats
+from pipelines.conform import case_links, dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
 from pipelines.insight.text import load_taxonomy
 from pipelines.interval import Interval
 from pipelines.model import (
     PARTITIONED_FACTS,
+    contact_by_case,
     dim_channel,
     dim_date,
     dim_journey,
@@ -293,9 +294,12 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
         conn.execute(sa.delete(target).where(warehouse.in_days(target.c[PARTITIONED_FACTS[table]],
                                                                 interval.days)))
         if target is fact_contact:  # repeat flags need the days before, as this transaction sees them
+            conn.execute(sa.delete(contact_by_case).where(warehouse.in_days(contact_by_case.c.contact_date,
+                                                                             interval.days)))
             flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
             repeats.flag_contacts(conn, spool, flagged)
             flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
+            case_links.load_case_links(conn, spool)
         warehouse.insert_parquet(conn, target, spool)
     else:
         warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -263,6 +264,29 @@ def test_every_survey_response_carries_its_cases_cycle_time(nightly):
     assert rows and all(r["case_linked"] for r in rows)
     assert all(r["case_cycle_days"] == r["cycle_days"] for r in rows)
     assert all(r["case_over_standard"] == r["over_standard"] for r in rows)
+
+
+@pytest.mark.parametrize("day", [DAY1, DAY2])
+def test_the_driver_marts_case_links_hold_every_loaded_contact_that_names_a_case(nightly, day):
+    """contact_by_case, which the driver mart probes, holds each contact of the file that names a
+    case and was not quarantined, once, with its case's pseudonym, start and wait."""
+    from pipelines.privacy import pseudonymise
+
+    quarantined = {r["row_number"] for r in nightly.query(
+        "SELECT row_number FROM quarantine WHERE source = 'contact_center' AND partition_date = :d", d=day)}
+    path = nightly.settings.landing_dir / "contact_center" / f"contacts_{day.isoformat()}.csv"
+    with path.open() as handle:
+        named = [row for number, row in enumerate(csv.DictReader(handle), start=1)
+                 if number not in quarantined and row["case_number"].strip()]
+    keys = pseudonymise(pd.Series([row["case_number"] for row in named]), nightly.settings.pseudonym_key,
+                        "case")
+    expected = sorted((key, parse_time(row["start_time"]), int(row["wait_seconds"]) if row["wait_seconds"]
+                       else None) for key, row in zip(keys, named, strict=True))
+    links = nightly.query("SELECT case_key, start_time, wait_seconds FROM contact_by_case "
+                          "WHERE contact_date = :d", d=day)
+    stored = sorted((r["case_key"], r["start_time"].astimezone(UTC), r["wait_seconds"]) for r in links)
+    assert len(expected) > 50
+    assert stored == expected
 
 
 def test_the_lake_holds_the_warehouse_facts_each_in_its_partition(nightly):

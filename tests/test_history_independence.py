@@ -229,12 +229,16 @@ def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_olde
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ix_fact_contact_contact_date ON fact_contact (contact_date)"))
         conn.execute(sa.text("CREATE INDEX ix_fact_contact_case_key ON fact_contact (case_key)"))
+        conn.execute(sa.text("CREATE INDEX ix_fact_contact_case_key_start_time ON fact_contact "
+                             "(case_key, start_time)"))
         ensure_indexes(conn)
         methods = dict(conn.execute(sa.text(
             "SELECT c.relname, a.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'fact_contact'::regclass")).all())
-        assert methods[brin] == "brin" and methods["ix_fact_contact_case_key_start_time"] == "btree"
-        assert not {"ix_fact_contact_contact_date", "ix_fact_contact_case_key"} & set(methods)
+            "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid IN "
+            "('fact_contact'::regclass, 'contact_by_case'::regclass)")).all())
+        assert methods[brin] == "brin" and methods["ix_contact_by_case_case_key_start_time"] == "btree"
+        assert not {"ix_fact_contact_contact_date", "ix_fact_contact_case_key",
+                    "ix_fact_contact_case_key_start_time"} & set(methods)
         unsummarized(conn)  # VACUUM leaves the last range, which inserts would then keep up to date
         plain = as_new_day(HISTORY[-1] + timedelta(days=30))
         conn.execute(sa.insert(fact_contact).from_select([c.name for c in fact_contact.columns], plain))

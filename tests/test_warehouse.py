@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import lake, warehouse
-from pipelines.model import fact_case, fact_web_daily, metadata, quarantine
+from pipelines.model import contact_by_case, fact_case, fact_contact, fact_web_daily, metadata, quarantine
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,35 @@ def test_postgresql_rows_arrive_by_copy_not_by_insert(engine):
     assert [r.sessions for r in table_rows(engine, fact_web_daily)] == [7, 7]
     assert any(s.lstrip().upper().startswith("DELETE") for s in statements)
     assert not [s for s in statements if s.lstrip().upper().startswith("INSERT")], statements
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_a_value_too_large_for_its_column_is_refused_naming_the_column(engine):
+    """Binary COPY sends values as stored: 2**31 cannot become an INTEGER, and the error says where."""
+    too_large = web_rows(date(2026, 3, 1), 2**31)
+    with pytest.raises(ValueError, match=r"fact_web_daily\.sessions.*INTEGER"), engine.begin() as conn:
+        replace_day(conn, date(2026, 3, 1), too_large)
+    assert table_rows(engine, fact_web_daily) == []
+
+
+def test_a_warehouse_made_before_contact_by_case_gets_it_filled_from_its_contacts(engine):
+    """contact_by_case is new to a warehouse that already holds contacts: ensure_schema fills it
+    with the contacts that name a case, as the loads would have."""
+    contacts = pd.DataFrame({column.name: [None] * 3 for column in fact_contact.columns} | {
+        "contact_key": ["k1", "k2", "k3"], "contact_date": [date(2026, 3, 1)] * 3,
+        "case_key": ["c1", None, "c1"], "channel": ["phone", "chat", "email"],
+        "start_time": [datetime(2026, 3, 1, h, tzinfo=UTC) for h in (9, 10, 11)],
+        "wait_seconds": [30, 40, None], "abandoned": [False, True, False]})
+    with engine.begin() as conn:
+        warehouse.insert_rows(conn, fact_contact, warehouse.to_arrow(contacts, fact_contact))
+        contact_by_case.drop(conn)
+    warehouse.ensure_schema(engine)
+    with engine.connect() as conn:
+        stored = sorted(conn.execute(sa.select(contact_by_case.c.contact_key, contact_by_case.c.case_key,
+                                               contact_by_case.c.wait_seconds, contact_by_case.c.abandoned)))
+    assert stored == [("k1", "c1", 30, False), ("k3", "c1", None, False)]
+    warehouse.ensure_schema(engine)  # only a new table is filled: a second call adds nothing
+    assert len(table_rows(engine, contact_by_case)) == 2
 
 
 def test_an_unsupported_database_is_refused_with_the_fix(tmp_path):

@@ -363,8 +363,8 @@ def fill_first_seen(conn: sa.Connection, span: FirstSeenSpan | PeriodBounds) -> 
 
 
 # Tables the marts read; their planner statistics must be current (see _refresh_statistics).
-SOURCE_TABLES = ("fact_case", "fact_contact", "fact_survey_response", "fact_feedback", "fact_web_daily",
-                 "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
+SOURCE_TABLES = ("fact_case", "fact_contact", "contact_by_case", "fact_survey_response", "fact_feedback",
+                 "fact_web_daily", "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
 
 
 # Daily marts that longer periods' marts read (their other days' rows were built on earlier nights).

@@ -22,7 +22,8 @@ WITH responses AS (
     LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
 ),
--- Each response's contact is looked up by its case (an index probe per response on PostgreSQL),
+-- Each response's contact is looked up by its case (an index probe per response on PostgreSQL,
+-- in contact_by_case: fact_contact's contacts that name a case, kept in case order),
 -- rather than joining every contact ever loaded: the cost follows the day's responses, not
 -- the history beside them. The probes go in case order (bytewise: the keys are
 -- hex), so that they walk the case index once instead of reading a page from disk per probe.
@@ -33,7 +34,7 @@ contact_link AS (
     FROM (SELECT * FROM responses WHERE case_key IS NOT NULL ORDER BY case_key COLLATE "C") r
     JOIN LATERAL (
         SELECT x.channel, x.wait_seconds, x.resolved_first_contact, x.transferred, x.abandoned
-        FROM fact_contact x
+        FROM contact_by_case x
         WHERE x.case_key = r.case_key AND x.start_time < r.created_at
         ORDER BY x.start_time DESC, x.contact_key
         LIMIT 1
