@@ -44,8 +44,7 @@ from pipelines import marts, warehouse
 from pipelines.conform import dimensions
 from pipelines.conform.catalog import load_catalog
 from pipelines.model import (
-    DERIVED_TABLES,
-    contact_by_case,
+    CONTACT_LOOKUPS,
     dim_channel,
     dim_date,
     dim_journey,
@@ -257,11 +256,12 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
         with engine.begin() as conn:
             for statement in _history_sql(dialect, first, range(offset, offset + span), volume, days):
                 conn.execute(sa.text(statement))
-            # what the nightly load keeps beside fact_contact (model.contact_by_case)
+            # what the nightly load keeps beside fact_contact (model.CONTACT_LOOKUPS)
             chunk = fact_contact.c.contact_date.between(first + timedelta(days=offset),
                                                         first + timedelta(days=offset + span - 1))
-            conn.execute(sa.insert(contact_by_case).from_select(
-                [c.name for c in contact_by_case.columns], DERIVED_TABLES[contact_by_case.name].where(chunk)))
+            for table, rows in CONTACT_LOOKUPS.items():
+                conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
+                                                          rows(fact_contact).where(chunk)))
     with engine.begin() as conn:
         for name in (POOL_TABLE, COMBO_TABLE):
             conn.execute(sa.text(f"DROP TABLE {name}"))

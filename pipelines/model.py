@@ -7,6 +7,8 @@ same declarations create the tables on DuckDB and PostgreSQL; comments become
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -121,11 +123,12 @@ fact_contact = sa.Table(
     comment="One row per call, chat or email contact.",
 )
 
-# The contacts that name a case, again, in a narrow table of their own that each night fills in
-# case order. The driver mart links a survey response to the latest contact about its case;
-# on PostgreSQL that is a probe of a (case_key, start_time) index. Kept on fact_contact, whose
-# rows COPY sends in customer order, that index took every night's contacts in random order:
-# 5M contacts took 72 s to COPY with it and 18 s without; this table's COPY takes 12 s.
+# Two narrow tables that repeat what the marts look up in fact_contact, each filled every night
+# in the order of its one index (``pipelines.conform.contact_lookups``). On PostgreSQL a probe
+# needs a B-tree, and COPY adds every row to each index of its table as it goes: rows in key
+# order fill the leaf pages one after another, rows in any other order each land on another
+# page. fact_contact's rows could be in one order only, so its two B-trees went here (5M
+# contacts took 72 s to COPY with both, 18 s with the customer one alone, 13.5 s with neither).
 contact_by_case = sa.Table(
     "contact_by_case", metadata,
     _col("case_key", TEXT, "Pseudonymous key of the case the contact is about."),
@@ -137,16 +140,39 @@ contact_by_case = sa.Table(
     _col("resolved_first_contact", sa.Boolean, "Resolved on this contact."),
     _col("transferred", sa.Boolean, "Transferred to another queue."),
     _col("abandoned", sa.Boolean, "Customer left before an agent answered."),
-    comment="fact_contact's contacts that name a case, with what the driver mart reads of them; "
-            "loaded with fact_contact.",
+    comment="fact_contact's contacts that name a case, with what the driver mart reads of the case's "
+            "latest contact before a survey response; loaded with fact_contact.",
 )
 
-# Tables derived from another's rows, with the query of their rows: a warehouse that gets one
-# after that table has rows fills it once, in the order of its index.
-DERIVED_TABLES: dict[str, sa.Select] = {
-    contact_by_case.name: sa.select(*[fact_contact.c[c.name] for c in contact_by_case.columns])
-    .where(fact_contact.c.case_key.is_not(None))
-    .order_by(fact_contact.c.case_key, fact_contact.c.start_time, fact_contact.c.contact_key),
+contact_customer_day = sa.Table(
+    "contact_customer_day", metadata,
+    _col("customer_key", TEXT, "Pseudonymous customer key."),
+    _col("contact_date", sa.Date, "Day of the contacts (UTC); replaced with fact_contact's day."),
+    _col("first_start", TS, "When the customer's first contact of the day started."),
+    comment="Each customer's first contact of each day, from fact_contact: the marts look up a "
+            "customer's first activity here; loaded with fact_contact.",
+)
+
+
+def _case_links(contacts: sa.FromClause) -> sa.Select:
+    return (sa.select(*[contacts.c[c.name] for c in contact_by_case.columns])
+            .where(contacts.c.case_key.is_not(None))
+            .order_by(contacts.c.case_key, contacts.c.start_time, contacts.c.contact_key))
+
+
+def _customer_days(contacts: sa.FromClause) -> sa.Select:
+    return (sa.select(contacts.c.customer_key, contacts.c.contact_date,
+                      sa.func.min(contacts.c.start_time).label("first_start"))
+            .where(contacts.c.customer_key.is_not(None))
+            .group_by(contacts.c.customer_key, contacts.c.contact_date)
+            .order_by(contacts.c.customer_key, contacts.c.contact_date))
+
+
+# The rows of each, from contacts of fact_contact's columns (fact_contact itself, or a night's
+# conformed spool), in the order of its index.
+CONTACT_LOOKUPS: dict[sa.Table, Callable[[sa.FromClause], sa.Select]] = {
+    contact_by_case: _case_links,
+    contact_customer_day: _customer_days,
 }
 
 A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency",
@@ -332,21 +358,22 @@ raw_purge = sa.Table(
 BRIN_DAY_INDEXES: tuple[sa.Index, ...] = tuple(
     sa.Index(f"ix_{name}_{column}_brin", metadata.tables[name].c[column], postgresql_using="brin").ddl_if(
         dialect="postgresql")
-    for name, column in (*PARTITIONED_FACTS.items(), (contact_by_case.name, "contact_date"))
+    for name, column in (*PARTITIONED_FACTS.items(), *((t.name, "contact_date") for t in CONTACT_LOOKUPS))
 )
 
 # Indexes replaced since (dropped where a warehouse has them): the B-trees on the day columns,
 # and fact_contact's on case_key alone, under which the driver mart's probe for a case's latest
 # contact read every contact of the case (730 days of history: 4.3 s, with start_time 1.7 s),
-# then on (case_key, start_time), which contact_by_case holds instead.
+# then fact_contact's B-trees, which contact_by_case and contact_customer_day hold instead.
 SUPERSEDED_INDEXES = (*(f"ix_{name}_{column}" for name, column in PARTITIONED_FACTS.items()),
-                      "ix_fact_contact_case_key", "ix_fact_contact_case_key_start_time")
+                      "ix_fact_contact_case_key", "ix_fact_contact_case_key_start_time",
+                      "ix_fact_contact_customer_key_start_time")
 
 PARTITION_INDEXES: tuple[sa.Index, ...] = BRIN_DAY_INDEXES + tuple(
     sa.Index(f"ix_{table.name}_{'_'.join(columns)}", *[table.c[c] for c in columns]).ddl_if(
         dialect="postgresql")
     for table, columns in (
-        (fact_contact, ("customer_key", "start_time")),  # a customer's first activity
+        (contact_customer_day, ("customer_key", "first_start")),  # a customer's first contact
         (contact_by_case, ("case_key", "start_time")),  # a case's latest contact before a time (driver mart)
         (fact_case, ("received_date",)),
         (fact_case, ("decided_date",)),

@@ -27,14 +27,13 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import lake, ledger, marts, privacy, schema_evolution, scratch, sources, warehouse
-from pipelines.conform import case_links, dimensions, facts, repeats
+from pipelines.conform import contact_lookups, dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
 from pipelines.insight.text import load_taxonomy
 from pipelines.interval import Interval
 from pipelines.model import (
     PARTITIONED_FACTS,
-    contact_by_case,
     dim_channel,
     dim_date,
     dim_journey,
@@ -294,13 +293,17 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
         conn.execute(sa.delete(target).where(warehouse.in_days(target.c[PARTITIONED_FACTS[table]],
                                                                 interval.days)))
         if target is fact_contact:  # repeat flags need the days before, as this transaction sees them
-            conn.execute(sa.delete(contact_by_case).where(warehouse.in_days(contact_by_case.c.contact_date,
-                                                                             interval.days)))
+            began = time.perf_counter()
             flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
             repeats.flag_contacts(conn, spool, flagged)
             flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
-            case_links.load_case_links(conn, spool)
-        warehouse.insert_parquet(conn, target, spool)
+            flagged_at = time.perf_counter()
+            lookups = contact_lookups.load_contact_lookups(conn, spool, interval.days)
+            log.info("%s: repeat flags in %.2f s; lookups %s in %.2f s", source, flagged_at - began, lookups,
+                     time.perf_counter() - flagged_at)
+        began = time.perf_counter()
+        inserted = warehouse.insert_parquet(conn, target, spool)
+        log.info("%s: %d rows into %s in %.2f s", source, inserted, table, time.perf_counter() - began)
     else:
         warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")
     day = interval.days[0]

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from pgpq import ArrowToPostgresBinaryEncoder
 
 from pipelines import bi, schema_evolution, scratch
-from pipelines.model import BRIN_DAY_INDEXES, DERIVED_TABLES, metadata
+from pipelines.model import BRIN_DAY_INDEXES, CONTACT_LOOKUPS, fact_contact, metadata
 from pipelines.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
     metadata.create_all(engine, checkfirst=True)
     tables = metadata.sorted_tables
     with engine.begin() as conn:
-        _fill_new_derived_tables(conn, existed)
+        _fill_new_contact_lookups(conn, existed)
         live = schema_evolution.live_schema(conn, tables)
         for table in tables:
             evolution = schema_evolution.evolve(conn, table, strict=table.name not in per_source,
@@ -123,16 +123,17 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
             bi.ensure_bi_layer(conn, Path(sql_dir))
 
 
-def _fill_new_derived_tables(conn: sa.Connection, existed: set[str]) -> None:
-    """A derived table new to a warehouse whose source tables were already there starts with
-    their rows; from then on the loads keep it (model.DERIVED_TABLES)."""
-    for name, rows in DERIVED_TABLES.items():
-        sources = {source.name for source in rows.get_final_froms()}
-        if name not in existed and sources <= existed:
-            table = metadata.tables[name]
-            filled = conn.execute(sa.insert(table).from_select([c.name for c in table.columns], rows)
+def _fill_new_contact_lookups(conn: sa.Connection, existed: set[str]) -> None:
+    """A contact lookup table new to a warehouse that already had fact_contact starts with its
+    rows; from then on the contact loads keep it (model.CONTACT_LOOKUPS)."""
+    if fact_contact.name not in existed:
+        return
+    for table, rows in CONTACT_LOOKUPS.items():
+        if table.name not in existed:
+            columns = [c.name for c in table.columns]
+            filled = conn.execute(sa.insert(table).from_select(columns, rows(fact_contact))
                                   .execution_options(preserve_rowcount=True)).rowcount
-            log.info("%s: new, filled with %s rows of %s", name, filled, ", ".join(sorted(sources)))
+            log.info("%s: new, filled with %s rows from fact_contact", table.name, filled)
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:

@@ -289,6 +289,30 @@ def test_the_driver_marts_case_links_hold_every_loaded_contact_that_names_a_case
     assert stored == expected
 
 
+@pytest.mark.parametrize("day", [DAY1, DAY2])
+def test_each_callers_first_contact_of_the_day_is_held_for_the_first_activity_lookups(nightly, day):
+    """contact_customer_day, where the marts look up a customer's first activity, holds the start
+    of each customer's first contact of the day among the file's loaded contacts."""
+    from pipelines.privacy import pseudonymise
+
+    quarantined = {r["row_number"] for r in nightly.query(
+        "SELECT row_number FROM quarantine WHERE source = 'contact_center' AND partition_date = :d", d=day)}
+    path = nightly.settings.landing_dir / "contact_center" / f"contacts_{day.isoformat()}.csv"
+    with path.open() as handle:
+        loaded = [row for number, row in enumerate(csv.DictReader(handle), start=1)
+                  if number not in quarantined]
+    keys = pseudonymise(pd.Series([row["customer_ref"] for row in loaded]), nightly.settings.pseudonym_key,
+                        "customer")
+    expected: dict[str, datetime] = {}
+    for key, row in zip(keys, loaded, strict=True):
+        started = parse_time(row["start_time"])
+        expected[key] = min(expected.get(key, started), started)
+    stored = {r["customer_key"]: r["first_start"].astimezone(UTC) for r in nightly.query(
+        "SELECT customer_key, first_start FROM contact_customer_day WHERE contact_date = :d", d=day)}
+    assert len(expected) > 50
+    assert stored == expected
+
+
 def test_the_lake_holds_the_warehouse_facts_each_in_its_partition(nightly):
     """The lake is written from the rows each load committed: the same rows, each once, in its partition."""
     partition_of = {"fact_case": lambda r: r["received_date"].isoformat()[:7],

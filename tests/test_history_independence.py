@@ -148,14 +148,16 @@ def test_a_days_marts_agree_with_the_facts(loaded):
 
 def test_partition_indexes_exist_on_postgresql_only(loaded):
     engine, _ = loaded
-    tables = ("fact_contact", "fact_case", "fact_survey_response", "fact_web_daily", "fact_feedback",
-              "mart_journey_service_daily", "mart_segment_daily", "mart_cycle_time_weekly")
+    tables = ("fact_contact", "contact_by_case", "contact_customer_day", "fact_case", "fact_survey_response",
+              "fact_web_daily", "fact_feedback", "mart_journey_service_daily", "mart_segment_daily",
+              "mart_cycle_time_weekly")
     found = set()
     if engine.dialect.name == "postgresql":
         inspector = sa.inspect(engine)
         found = {(t, tuple(i["column_names"])) for t in tables for i in inspector.get_indexes(t)}
     declared = {(i.table.name, tuple(c.name for c in i.columns)) for i in PARTITION_INDEXES}
-    wanted = {("fact_contact", ("contact_date",)), ("fact_contact", ("customer_key", "start_time")),
+    wanted = {("fact_contact", ("contact_date",)), ("contact_customer_day", ("customer_key", "first_start")),
+              ("contact_by_case", ("case_key", "start_time")),
               ("fact_case", ("decided_date",)), ("fact_survey_response", ("response_date",)),
               ("mart_segment_daily", ("date_day",)), ("mart_cycle_time_weekly", ("period_start",))}
     if engine.dialect.name == "postgresql":

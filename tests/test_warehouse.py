@@ -12,7 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import lake, warehouse
-from pipelines.model import contact_by_case, fact_case, fact_contact, fact_web_daily, metadata, quarantine
+from pipelines.model import (
+    contact_by_case,
+    contact_customer_day,
+    fact_case,
+    fact_contact,
+    fact_web_daily,
+    metadata,
+    quarantine,
+)
 
 
 @pytest.fixture(scope="module")
@@ -176,24 +184,31 @@ def test_a_value_too_large_for_its_column_is_refused_naming_the_column(engine):
     assert table_rows(engine, fact_web_daily) == []
 
 
-def test_a_warehouse_made_before_contact_by_case_gets_it_filled_from_its_contacts(engine):
-    """contact_by_case is new to a warehouse that already holds contacts: ensure_schema fills it
-    with the contacts that name a case, as the loads would have."""
-    contacts = pd.DataFrame({column.name: [None] * 3 for column in fact_contact.columns} | {
-        "contact_key": ["k1", "k2", "k3"], "contact_date": [date(2026, 3, 1)] * 3,
-        "case_key": ["c1", None, "c1"], "channel": ["phone", "chat", "email"],
-        "start_time": [datetime(2026, 3, 1, h, tzinfo=UTC) for h in (9, 10, 11)],
-        "wait_seconds": [30, 40, None], "abandoned": [False, True, False]})
+def test_a_warehouse_made_before_the_contact_lookups_gets_them_filled_from_its_contacts(engine):
+    """contact_by_case and contact_customer_day are new to a warehouse that already holds
+    contacts: ensure_schema fills them from fact_contact, as the loads would have."""
+    day = date(2026, 3, 1)
+    contacts = pd.DataFrame({column.name: [None] * 4 for column in fact_contact.columns} | {
+        "contact_key": ["k1", "k2", "k3", "k4"], "contact_date": [day] * 4,
+        "customer_key": ["u1", "u1", None, "u2"], "case_key": ["c1", None, "c1", None],
+        "channel": ["phone", "chat", "email", "chat"],
+        "start_time": [datetime(2026, 3, 1, h, tzinfo=UTC) for h in (10, 9, 11, 12)],
+        "wait_seconds": [30, 40, None, 5], "abandoned": [False, True, False, False]})
     with engine.begin() as conn:
         warehouse.insert_rows(conn, fact_contact, warehouse.to_arrow(contacts, fact_contact))
         contact_by_case.drop(conn)
+        contact_customer_day.drop(conn)
     warehouse.ensure_schema(engine)
     with engine.connect() as conn:
-        stored = sorted(conn.execute(sa.select(contact_by_case.c.contact_key, contact_by_case.c.case_key,
-                                               contact_by_case.c.wait_seconds, contact_by_case.c.abandoned)))
-    assert stored == [("k1", "c1", 30, False), ("k3", "c1", None, False)]
+        links = sorted(conn.execute(sa.select(contact_by_case.c.contact_key, contact_by_case.c.case_key,
+                                              contact_by_case.c.wait_seconds, contact_by_case.c.abandoned)))
+        firsts = sorted(conn.execute(sa.select(contact_customer_day)))
+    assert links == [("k1", "c1", 30, False), ("k3", "c1", None, False)]
+    assert firsts == [("u1", day, datetime(2026, 3, 1, 9, tzinfo=UTC)),
+                      ("u2", day, datetime(2026, 3, 1, 12, tzinfo=UTC))]
     warehouse.ensure_schema(engine)  # only a new table is filled: a second call adds nothing
     assert len(table_rows(engine, contact_by_case)) == 2
+    assert len(table_rows(engine, contact_customer_day)) == 2
 
 
 def test_an_unsupported_database_is_refused_with_the_fix(tmp_path):

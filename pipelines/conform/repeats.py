@@ -6,13 +6,6 @@ on the day's conformed spool before the load, in the in-process DuckDB, so the
 warehouse takes the rows with a plain bulk load (PostgreSQL: one ``COPY``). Of the
 warehouse's history only the latest contact per customer and service in the 7 days
 before the day's first contact is needed: anything older is never the previous one.
-
-For PostgreSQL the flagged rows are also put in customer order. COPY adds each row to
-fact_contact's ``(customer_key, start_time)`` index as it goes: in the contact center's
-order every row lands on another leaf page of that index (1M contacts into an empty
-table: 8.1 s with that index, 2.4 s without), in key order the leaves fill one after
-another (3.8 s). The sort costs the scratch DuckDB about 5.5 s at 5M contacts, so DuckDB,
-which keeps no such index, gets the spool's order instead.
 """
 
 from __future__ import annotations
@@ -37,10 +30,9 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
     """Write the spool's contacts (fact_contact's columns, flag empty) to ``out`` with the flag set.
 
     ``conn`` is the load's warehouse transaction: the history it reads is what the load
-    sees (the day's own earlier rows already deleted). The window runs over the keys only.
-    For DuckDB the flags, in spool order, are then set on the spool's batches as they
-    stream to ``out``, so memory holds one flag per contact, never the day's contacts; for
-    PostgreSQL the rows are joined to their flags and sorted by customer (spilling to disk).
+    sees (the day's own earlier rows already deleted). The window runs over the keys only;
+    the flags, in spool order, are then set on the spool's batches as they stream to
+    ``out``, so memory holds one flag per contact, never the day's contacts.
     """
     names = [c.name for c in fact_contact.columns]
     history_file = out.with_name(f"{out.stem}-history.parquet")
@@ -51,8 +43,6 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
             _export_history(conn, first, history_file)
             history = scratch.parquet(history_file, HISTORY_COLUMNS, "history")
             flags = _flags(keys, history).subquery("flags")
-            if conn.dialect.name == "postgresql":
-                return _write_in_customer_order(local, spool, flags, out)
             in_spool_order = sa.select(flags.c[FLAG]).order_by(flags.c[ROW])
             flag_schema = pa.schema([pa.field(FLAG, pa.bool_())])
             values = pa.Table.from_batches(list(warehouse.export_batches(local, in_spool_order, flag_schema)),
@@ -68,27 +58,6 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
             written += batch.num_rows
     if written != len(values):
         raise AssertionError(f"repeat flags: {len(values)} flags for {written} contacts in {spool}")
-    return written
-
-
-# The order of fact_contact's customer index, then the contact key: the same rows give the same file.
-CUSTOMER_ORDER = ("customer_key", "start_time", "contact_key")
-
-
-def _write_in_customer_order(local: sa.Connection, spool: Path, flags: sa.Subquery, out: Path) -> int:
-    """The spool's rows with their flags, in ``CUSTOMER_ORDER``, streamed to ``out``."""
-    schema = warehouse.arrow_schema(fact_contact)
-    rows = scratch.parquet(spool, schema.names, "spooled", numbered=True)
-    joined = sa.select(*[flags.c[FLAG] if n == FLAG else rows.c[n] for n in schema.names]).join_from(
-        rows, flags, flags.c[ROW] == rows.c[ROW]).order_by(*[rows.c[n].nulls_last() for n in CUSTOMER_ORDER])
-    written = 0
-    with pq.ParquetWriter(out, schema, compression="lz4") as writer:
-        for batch in warehouse.export_batches(local, joined, schema):
-            writer.write_batch(batch)
-            written += batch.num_rows
-    expected = pq.read_metadata(spool).num_rows
-    if written != expected:
-        raise AssertionError(f"repeat flags: {written} flagged contacts for {expected} in {spool}")
     return written
 
 

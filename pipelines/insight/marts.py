@@ -261,8 +261,8 @@ def ensure_indexes(conn: sa.Connection) -> None:
 
 
 _FIRST_SEEN_KEYS = """
-SELECT customer_key FROM fact_contact
-WHERE contact_date >= :contact_start AND contact_date < :contact_end AND customer_key IS NOT NULL
+SELECT customer_key FROM contact_customer_day
+WHERE contact_date >= :contact_start AND contact_date < :contact_end
 UNION
 SELECT customer_key FROM fact_case
 WHERE customer_key IS NOT NULL AND (
@@ -281,7 +281,7 @@ _FIRST_SEEN_SQL = {
 INSERT INTO {FIRST_SEEN} (customer_key, first_at)
 SELECT k.customer_key,
        LEAST((SELECT MIN(c.received_at) FROM fact_case c WHERE c.customer_key = k.customer_key),
-             (SELECT MIN(x.start_time) FROM fact_contact x WHERE x.customer_key = k.customer_key))
+             (SELECT MIN(x.first_start) FROM contact_customer_day x WHERE x.customer_key = k.customer_key))
 FROM (SELECT customer_key FROM ({_FIRST_SEEN_KEYS}) u ORDER BY customer_key COLLATE "C") k
 """,
     "default": f"""
@@ -292,7 +292,7 @@ FROM (
     SELECT customer_key, received_at AS first_at FROM fact_case
     WHERE customer_key IN (SELECT customer_key FROM keys)
     UNION ALL
-    SELECT customer_key, start_time FROM fact_contact
+    SELECT customer_key, first_start FROM contact_customer_day
     WHERE customer_key IN (SELECT customer_key FROM keys)
 ) activity
 GROUP BY customer_key
@@ -363,8 +363,9 @@ def fill_first_seen(conn: sa.Connection, span: FirstSeenSpan | PeriodBounds) -> 
 
 
 # Tables the marts read; their planner statistics must be current (see _refresh_statistics).
-SOURCE_TABLES = ("fact_case", "fact_contact", "contact_by_case", "fact_survey_response", "fact_feedback",
-                 "fact_web_daily", "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
+SOURCE_TABLES = ("fact_case", "fact_contact", "contact_by_case", "contact_customer_day",
+                 "fact_survey_response", "fact_feedback", "fact_web_daily",
+                 "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
 
 
 # Daily marts that longer periods' marts read (their other days' rows were built on earlier nights).
@@ -372,8 +373,9 @@ DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.n
                 agg_likert_daily.name)
 
 
-# The facts whose (customer_key, time) indexes give each customer's first activity.
-PROBED_TABLES = ("fact_case", "fact_contact")
+# The tables whose (customer_key, time) indexes give each customer's first activity, and
+# fact_contact, which the contact marts scan (see _mark_loaded_pages_visible).
+PROBED_TABLES = ("fact_case", "contact_customer_day", "fact_contact")
 
 
 def _mark_loaded_pages_visible(conn: sa.Connection) -> None:
