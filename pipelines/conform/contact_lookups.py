@@ -3,8 +3,8 @@
 On PostgreSQL each such table has one B-tree, and COPY adds each row to it as it goes: in
 key order the rows fill its leaf pages one after another, in any other order each lands on
 another page. So the scratch DuckDB derives each table's rows from the conformed spool in
-its index's order first (spilling to disk past its memory bound); DuckDB, which keeps no
-such index, inserts them from the spool straight away.
+its index's order first (spilling to disk past its memory bound). A DuckDB warehouse keeps
+no such index, and reads them as views of fact_contact instead.
 """
 
 from __future__ import annotations
@@ -22,19 +22,15 @@ from pipelines.model import CONTACT_LOOKUPS, fact_contact
 
 def load_contact_lookups(conn: sa.Connection, spool: Path, days: Collection[date]) -> dict[str, int]:
     """Replace ``days`` of each lookup table with the rows of the spool's contacts (fact_contact's
-    columns, as loaded), in the open transaction; returns the rows inserted per table."""
+    columns, as loaded), in the open transaction; returns the rows inserted per table. On
+    DuckDB they are views of fact_contact (warehouse.stored_tables): nothing to do."""
+    if conn.dialect.name == "duckdb":
+        return {}
     names = [c.name for c in fact_contact.columns]
     inserted = {}
     for table, rows_of in CONTACT_LOOKUPS.items():
         conn.execute(sa.delete(table).where(warehouse.in_days(table.c.contact_date, days)))
-        columns = [c.name for c in table.columns]
         rows = rows_of(scratch.parquet(spool, names, "contacts"))
-        if conn.dialect.name == "duckdb":
-            rows = rows.order_by(None)  # no index to fill
-            count = conn.execute(sa.insert(table).from_select(columns, rows)
-                                 .execution_options(preserve_rowcount=True)).rowcount
-            inserted[table.name] = max(count or 0, 0)
-            continue
         ordered = spool.with_name(f"{spool.stem}-{table.name}.parquet")
         try:
             schema = warehouse.arrow_schema(table)
