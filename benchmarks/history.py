@@ -256,10 +256,12 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
         with engine.begin() as conn:
             for statement in _history_sql(dialect, first, range(offset, offset + span), volume, days):
                 conn.execute(sa.text(statement))
-            # what the nightly load keeps beside fact_contact (model.CONTACT_LOOKUPS; DuckDB: views)
+            # what the nightly load keeps beside fact_contact (model.CONTACT_LOOKUPS, where stored)
             chunk = fact_contact.c.contact_date.between(first + timedelta(days=offset),
                                                         first + timedelta(days=offset + span - 1))
-            for table, rows in CONTACT_LOOKUPS.items() if dialect == "postgresql" else ():
+            for table, rows in CONTACT_LOOKUPS.items():
+                if table not in warehouse.stored_tables(dialect):
+                    continue
                 conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
                                                           rows(fact_contact).where(chunk)))
     with engine.begin() as conn:

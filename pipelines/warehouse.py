@@ -45,8 +45,10 @@ class UnsupportedWarehouse(ValueError):
     """The warehouse URL names a database xoflow cannot bulk-load."""
 
 
+# In SQLAlchemy's order of subclasses first; an Arrow type maps back to the first it meets.
 _ARROW_TYPES: dict[type, pa.DataType] = {
     sa.String: pa.string(),
+    sa.BigInteger: pa.int64(),  # and so int64 rows get a BIGINT temporary table
     sa.Integer: pa.int64(),
     sa.Float: pa.float64(),
     sa.Boolean: pa.bool_(),
@@ -113,10 +115,7 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
     tables = stored_tables(engine.dialect.name)
     metadata.create_all(engine, tables=tables, checkfirst=True)
     with engine.begin() as conn:
-        if engine.dialect.name == "duckdb":
-            _contact_lookup_views(conn)
-        else:
-            _fill_new_contact_lookups(conn, existed)
+        _ensure_contact_lookups(conn, tables, existed)
         live = schema_evolution.live_schema(conn, tables)
         for table in tables:
             evolution = schema_evolution.evolve(conn, table, strict=table.name not in per_source,
@@ -134,18 +133,14 @@ def stored_tables(dialect: str) -> list[sa.Table]:
     return [t for t in metadata.sorted_tables if not (dialect == "duckdb" and t in CONTACT_LOOKUPS)]
 
 
-def _contact_lookup_views(conn: sa.Connection) -> None:
+def _ensure_contact_lookups(conn: sa.Connection, stored: list[sa.Table], existed: set[str]) -> None:
+    """Each contact lookup (model.CONTACT_LOOKUPS) a warehouse does not store is a view of
+    fact_contact. One it stores that is new to a warehouse already holding fact_contact starts
+    with its rows; from then on the contact loads keep it."""
     for table, rows in CONTACT_LOOKUPS.items():
-        conn.execute(CreateView(rows(fact_contact).order_by(None), table.name, or_replace=True))
-
-
-def _fill_new_contact_lookups(conn: sa.Connection, existed: set[str]) -> None:
-    """A contact lookup table new to a warehouse that already had fact_contact starts with its
-    rows; from then on the contact loads keep it (model.CONTACT_LOOKUPS)."""
-    if fact_contact.name not in existed:
-        return
-    for table, rows in CONTACT_LOOKUPS.items():
-        if table.name not in existed:
+        if table not in stored:
+            conn.execute(CreateView(rows(fact_contact).order_by(None), table.name, or_replace=True))
+        elif table.name not in existed and fact_contact.name in existed:
             columns = [c.name for c in table.columns]
             filled = conn.execute(sa.insert(table).from_select(columns, rows(fact_contact))
                                   .execution_options(preserve_rowcount=True)).rowcount
@@ -155,8 +150,7 @@ def _fill_new_contact_lookups(conn: sa.Connection, existed: set[str]) -> None:
 def arrow_schema(table: sa.Table) -> pa.Schema:
     fields = []
     for column in table.columns:
-        arrow_type = next(t for k, t in _ARROW_TYPES.items() if isinstance(column.type, k))
-        fields.append(pa.field(column.name, arrow_type))
+        fields.append(pa.field(column.name, _arrow_type(column.type)))
     return pa.schema(fields)
 
 
@@ -229,14 +223,17 @@ def _copy_schema(table: sa.Table, incoming: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _arrow_type(column_type: sa.types.TypeEngine) -> pa.DataType:
+    return next(t for k, t in _ARROW_TYPES.items() if isinstance(column_type, k))
+
+
 def _binary_arrow_type(column_type: sa.types.TypeEngine) -> pa.DataType:
+    """As ``_arrow_type``, but integers as wide as the column: binary COPY sends them as they are."""
     if isinstance(column_type, sa.SmallInteger):
         return pa.int16()
-    if isinstance(column_type, sa.BigInteger):
-        return pa.int64()
-    if isinstance(column_type, sa.Integer):
+    if isinstance(column_type, sa.Integer) and not isinstance(column_type, sa.BigInteger):
         return pa.int32()
-    return next(t for k, t in _ARROW_TYPES.items() if isinstance(column_type, k))
+    return _arrow_type(column_type)
 
 
 def _as_stored(table: sa.Table, schema: pa.Schema, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -320,8 +317,6 @@ def export_batches(conn: sa.Connection, query: sa.Select, schema: pa.Schema) -> 
 
 
 def _sa_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
-    if arrow_type.equals(pa.int64()):
-        return sa.BigInteger()  # the temporary table holds what the rows hold
     for sa_type, known in _ARROW_TYPES.items():
         if arrow_type.equals(known):
             return sa_type(timezone=True) if sa_type is sa.DateTime else sa_type()

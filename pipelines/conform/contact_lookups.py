@@ -22,13 +22,14 @@ from pipelines.model import CONTACT_LOOKUPS, fact_contact
 
 def load_contact_lookups(conn: sa.Connection, spool: Path, days: Collection[date]) -> dict[str, int]:
     """Replace ``days`` of each lookup table with the rows of the spool's contacts (fact_contact's
-    columns, as loaded), in the open transaction; returns the rows inserted per table. On
-    DuckDB they are views of fact_contact (warehouse.stored_tables): nothing to do."""
-    if conn.dialect.name == "duckdb":
-        return {}
+    columns, as loaded), in the open transaction; returns the rows inserted per table. A lookup
+    the warehouse does not store is a view of fact_contact (warehouse.stored_tables): nothing to do."""
     names = [c.name for c in fact_contact.columns]
+    stored = warehouse.stored_tables(conn.dialect.name)
     inserted = {}
     for table, rows_of in CONTACT_LOOKUPS.items():
+        if table not in stored:
+            continue
         conn.execute(sa.delete(table).where(warehouse.in_days(table.c.contact_date, days)))
         rows = rows_of(scratch.parquet(spool, names, "contacts"))
         ordered = spool.with_name(f"{spool.stem}-{table.name}.parquet")

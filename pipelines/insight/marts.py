@@ -375,7 +375,7 @@ DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.n
 
 # The tables whose (customer_key, time) indexes give each customer's first activity, and
 # fact_contact, which the contact marts scan (see _mark_loaded_pages_visible).
-PROBED_TABLES = ("fact_case", "contact_customer_day", "fact_contact")
+VACUUMED_TABLES = ("fact_case", "contact_customer_day", "fact_contact")
 
 
 def _mark_loaded_pages_visible(conn: sa.Connection) -> None:
@@ -390,7 +390,7 @@ def _mark_loaded_pages_visible(conn: sa.Connection) -> None:
         return
     with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as maintenance:
         # a table the caller created in its own, uncommitted transaction is not there to vacuum
-        committed = [name for name in PROBED_TABLES
+        committed = [name for name in VACUUMED_TABLES
                      if maintenance.execute(sa.text("SELECT to_regclass(:name)"), {"name": name}).scalar()]
         if committed:
             maintenance.execute(sa.text("VACUUM (INDEX_CLEANUP OFF, TRUNCATE false, SKIP_LOCKED) "
