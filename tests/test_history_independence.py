@@ -171,7 +171,7 @@ def test_partition_indexes_exist_on_postgresql_only(loaded):
 
 def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(loaded):
     """The run's customer_first_seen covers the customers of the day's periods, not all history."""
-    from pipelines.insight.marts import FIRST_SEEN, fill_first_seen
+    from pipelines.insight.marts import FIRST_SEEN, drop_first_seen, fill_first_seen
     from pipelines.insight.periods import PeriodBounds
 
     engine, _ = loaded
@@ -182,7 +182,7 @@ def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(load
         contacts = pd.DataFrame(conn.execute(sa.select(fact_contact.c.customer_key, fact_contact.c.start_time,
                                                        fact_contact.c.contact_date)).all())
         cases = pd.DataFrame(conn.execute(sa.select(fact_case.c.customer_key, fact_case.c.received_at)).all())
-        conn.execute(sa.text(f"DROP TABLE {FIRST_SEEN}"))
+        drop_first_seen(conn)
     contacts["start_time"] = pd.to_datetime(contacts["start_time"], utc=True)
     cases["received_at"] = pd.to_datetime(cases["received_at"], utc=True)
     in_span = set(contacts.loc[(contacts["contact_date"] >= week.start)
@@ -210,6 +210,30 @@ def test_postgresql_marts_vacuum_the_probed_facts_and_skip_one_the_night_holds_l
         conn.execute(sa.text("LOCK TABLE fact_case IN SHARE MODE"))  # conflicts with VACUUM's lock
         counts = rebuild_period_marts(conn, settings, [DAY])
     assert counts["mart_segment_daily"] > 0
+
+
+@pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB's is a temporary table
+def test_postgresql_first_activity_tables_are_the_runs_own_and_gone_after_it(loaded):
+    """customer_first_seen is a view of an unlogged table (so that the marts may run in
+    parallel): two nights' marts at once must not wait on each other's table, and none is left."""
+    from pipelines.insight.marts import FIRST_SEEN, drop_first_seen, fill_first_seen
+    from pipelines.insight.periods import PeriodBounds
+
+    engine, _ = loaded
+    leftovers = sa.text("SELECT relname FROM pg_class WHERE relname LIKE :name")
+    with engine.connect() as conn:
+        assert conn.execute(leftovers, {"name": f"{FIRST_SEEN}%"}).all() == []  # after the fixture's marts
+    day = PeriodBounds(DAY, DAY + timedelta(days=1))
+    with engine.begin() as first, engine.begin() as second:
+        second.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+        counts = [fill_first_seen(first, day), fill_first_seen(second, day)]
+        customers = sa.text(f"SELECT customer_key FROM {FIRST_SEEN}")
+        seen = [set(conn.execute(customers).scalars()) for conn in (first, second)]
+        drop_first_seen(first)
+        drop_first_seen(second)
+    assert counts[0] == counts[1] == len(seen[0]) > 0 and seen[0] == seen[1]
+    with engine.connect() as conn:
+        assert conn.execute(leftovers, {"name": f"{FIRST_SEEN}%"}).all() == []
 
 
 @pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB keeps no indexes on facts
