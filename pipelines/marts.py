@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipelines import warehouse
 from pipelines.insight.marts import PERIOD_MARTS, rebuild_period_marts
 from pipelines.model import mart_journey_service_daily
 
@@ -36,5 +37,5 @@ def rebuild_mart(conn: sa.Connection, sql_dir: Path, table: sa.Table, days: list
     query = mart_query(sql_dir, table).bindparams(start_day=start, end_day=end).columns(
         *[sa.column(n) for n in names])
     conn.execute(sa.delete(table).where(table.c.date_day >= start, table.c.date_day < end))
-    insert = sa.insert(table).from_select(names, query).execution_options(preserve_rowcount=True)
-    return max(conn.execute(insert).rowcount or 0, 0)
+    rows = query.subquery("mart_rows")
+    return warehouse.insert_select(conn, table, sa.select(*[rows.c[n] for n in names]))

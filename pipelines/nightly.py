@@ -186,12 +186,16 @@ def _conform(source: str, clean: pd.DataFrame, catalog: Catalog, settings: Setti
 
 
 def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
+    """The cases of a chunk of survey responses. Read as Arrow (COPY TO on PostgreSQL): a frame
+    built from 50k fetched tuples cost more than the query itself, 20 times a night."""
     columns = ["case_key", "cycle_days", "standard_days", "over_standard"]
     keys = pa.table({"case_key": pa.array(case_keys, pa.string())})
+    schema = pa.schema([warehouse.arrow_schema(fact_case).field(c) for c in columns])
     with warehouse.staged(conn, keys) as wanted:
         query = sa.select(*[fact_case.c[c] for c in columns]).join(
             wanted, wanted.c.case_key == fact_case.c.case_key)
-        frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
+        found = pa.Table.from_batches(list(warehouse.export_batches(conn, query, schema)), schema)
+    frame = found.to_pandas(types_mapper=pd.ArrowDtype)  # integers with gaps stay integers
     return frame.astype({"case_key": "string", "cycle_days": "Int64", "standard_days": "Int64",
                          "over_standard": "boolean"})
 

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.schema import CreateTableAs, CreateView
+from sqlalchemy.schema import CreateView
 
 from pipelines import warehouse
 from pipelines.contracts import SAFE_NAME, ContractError
@@ -224,24 +224,7 @@ def rebuild_period(conn: sa.Connection, settings: Settings, mart: PeriodMart, bo
         *[sa.column(n) for n in names]).subquery("mart_rows")
     needs = FirstSeenSpan(bounds, bounds if mart.contact_customers else None)
     with _first_seen_for(conn, needs, needed=FIRST_SEEN in query.text):
-        return _insert_computed(conn, table, sa.select(*[rows.c[n] for n in names]))
-
-
-def _insert_computed(conn: sa.Connection, table: sa.Table, rows: sa.Select) -> int:
-    """``INSERT INTO table SELECT rows``; returns the rows inserted. PostgreSQL never runs the
-    query of an INSERT in parallel but does that of a CREATE TABLE ... AS, so there the rows
-    are computed into a temporary table first: on two cores the large marts took about half
-    the time, and copying their few rows once more costs next to nothing."""
-    names = [c.name for c in rows.selected_columns]
-    if conn.dialect.name == "postgresql":
-        computed = CreateTableAs(rows, "mart_rows", temporary=True)
-        conn.execute(computed)
-        rows = sa.select(computed.table)
-    insert = sa.insert(table).from_select(names, rows)
-    inserted = conn.execute(insert.execution_options(preserve_rowcount=True))
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.schema.DropTable(computed.table))
-    return max(inserted.rowcount or 0, 0)
+        return warehouse.insert_select(conn, table, sa.select(*[rows.c[n] for n in names]))
 
 
 # PostgreSQL only, like the facts' (pipelines.model.PARTITION_INDEXES): each period is deleted
