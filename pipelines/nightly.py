@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -62,6 +63,11 @@ SOURCE_FACT = {"case_db": "fact_case", "contact_center": "fact_contact", "survey
 
 # Cases load first: survey responses look up the case they are about.
 LOAD_ORDER = ("case_db", "contact_center", "web_analytics", "feedback", "survey")
+# The sources whose committed rows a source's conform reads.
+LOADED_BEFORE = {"survey": ("case_db",)}
+# Sources loaded at once, each in its own transaction: while one waits on the warehouse (COPY,
+# index upkeep) or on the scratch DuckDB, another conforms in Python.
+LOAD_LANES = 2
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -353,35 +359,56 @@ def conform_and_load(
     warehouse.ensure_schema(engine, per_source=FACT_TABLES, bi_layer=False)
     with engine.begin() as conn:
         _load_dimensions(conn, catalog)
+    names = source_names(settings)
+    with ThreadPoolExecutor(LOAD_LANES, thread_name_prefix="load") as lanes:
+        pending: dict[str, Future] = {}
+        for source in names:
+            after = [pending[s] for s in LOADED_BEFORE.get(source, ()) if s in pending]
+            pending[source] = lanes.submit(_load_committed, engine, settings, source, catalog, policy,
+                                           interval, run_id, after)
+        outcomes = {source: future.exception() or future.result() for source, future in pending.items()}
+    failed = next((o for o in outcomes.values() if isinstance(o, BaseException)), None)
+    if failed is not None:
+        raise failed
     report: dict[str, Any] = {"loaded": {}, "failed": {}}
-    for source in source_names(settings):
-        staged = read_staged(settings, source, interval, run_id)
-        if not isinstance(staged, str):
-            staged = _schema_drift(engine, source) or staged
-        with engine.begin() as conn:
-            if isinstance(staged, str):
-                report["failed"][source] = staged
-                if not ledger.has_loaded(conn, source, interval):
-                    ledger.record(conn, ledger.LedgerEntry(
-                        source, interval.start, interval.end, run_id, "failed", 0, 0, 0, 0, staged))
-                continue
-            loaded = _load_source(conn, settings, staged, catalog, policy, interval, run_id)
-        # The lake follows the committed warehouse: a lake partition means its load committed
-        # (a first load killed midway is therefore extracted whole again on the rerun).
-        clock = time.perf_counter()
-        try:
-            _write_lake(settings, loaded.table, loaded.spool, interval)
-        finally:
-            loaded.spool.unlink(missing_ok=True)
-        loaded.seconds["lake"] = time.perf_counter() - clock
-        lake.write_partition(
-            lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
-            pa.Table.from_pandas(staged.quarantine, preserve_index=False))
-        entry = loaded.entry
-        report["loaded"][source] = {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
-                                    "rows_quarantined": entry.rows_quarantined,
-                                    "rows_unmapped": entry.rows_unmapped, "seconds": loaded.seconds}
+    for source, outcome in outcomes.items():
+        kind, value = outcome
+        report[kind][source] = value
     return report
+
+
+def _load_committed(engine: sa.Engine, settings: Settings, source: str, catalog: Catalog,
+                    policy: privacy.PrivacyPolicy, interval: Interval, run_id: str,
+                    after: list[Future]) -> tuple[str, Any]:
+    """One source's staged rows conformed and loaded in a transaction of its own, then its lake
+    partitions; ("loaded", counts) or ("failed", why it was not staged)."""
+    for earlier in after:
+        earlier.result()  # its failure is this source's too: the rows it reads are not there
+    staged = read_staged(settings, source, interval, run_id)
+    if not isinstance(staged, str):
+        staged = _schema_drift(engine, source) or staged
+    with engine.begin() as conn:
+        if isinstance(staged, str):
+            if not ledger.has_loaded(conn, source, interval):
+                ledger.record(conn, ledger.LedgerEntry(
+                    source, interval.start, interval.end, run_id, "failed", 0, 0, 0, 0, staged))
+            return "failed", staged
+        loaded = _load_source(conn, settings, staged, catalog, policy, interval, run_id)
+    # The lake follows the committed warehouse: a lake partition means its load committed
+    # (a first load killed midway is therefore extracted whole again on the rerun).
+    clock = time.perf_counter()
+    try:
+        _write_lake(settings, loaded.table, loaded.spool, interval)
+    finally:
+        loaded.spool.unlink(missing_ok=True)
+    loaded.seconds["lake"] = time.perf_counter() - clock
+    lake.write_partition(
+        lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),
+        pa.Table.from_pandas(staged.quarantine, preserve_index=False))
+    entry = loaded.entry
+    return "loaded", {"rows_read": entry.rows_read, "rows_loaded": entry.rows_loaded,
+                      "rows_quarantined": entry.rows_quarantined, "rows_unmapped": entry.rows_unmapped,
+                      "seconds": loaded.seconds}
 
 
 def _schema_drift(engine: sa.Engine, source: str) -> str | None:
