@@ -28,8 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipelines.contracts import SAFE_NAME
-from pipelines.marts import MARTS
-from pipelines.model import metadata
+from pipelines.model import MARTS, metadata
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,11 @@ import sqlalchemy as sa
 
 from pipelines import warehouse
 from pipelines.insight.marts import PERIOD_MARTS, rebuild_period_marts
-from pipelines.model import mart_journey_service_daily
-
-MARTS: dict[str, sa.Table] = {"mart_journey_service_daily": mart_journey_service_daily}
+from pipelines.model import MARTS
 
 # The insight layer's marts (segments, themes, drivers, weekly review, A-11, cost): each is
 # recomputed whole for every day, week, month or fiscal quarter the run's days touch, after
-# the daily marts above. See pipelines.insight.marts.
+# the daily marts (MARTS, declared in pipelines.model). See pipelines.insight.marts.
 __all__ = ["MARTS", "PERIOD_MARTS", "mart_query", "rebuild_mart", "rebuild_period_marts"]
 
 

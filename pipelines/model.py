@@ -297,6 +297,9 @@ mart_journey_service_daily = sa.Table(
     comment="X and O side by side per day, service, journey stage and channel.",
 )
 
+# The daily marts rebuilt per day from warehouse/marts/<name>.sql (pipelines.marts).
+MARTS: dict[str, sa.Table] = {"mart_journey_service_daily": mart_journey_service_daily}
+
 # The partitioned facts declare no primary key: their keys are checked unique per batch by
 # validation, and each partition is replaced whole, while a key index would cost DuckDB
 # about 12x on bulk inserts (measured: 1M keys 0.92 s with, 0.07 s without).

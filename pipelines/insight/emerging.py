@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
+from pipelines import warehouse
 from pipelines.insight.periods import PeriodBounds
 from pipelines.insight.tables import FIRST_SEEN, SEGMENT_KINDS, mart_emerging_terms
 from pipelines.insight.text import has_placeholder, phrase_counts
@@ -86,8 +88,12 @@ def _texts(conn: sa.Connection, start, end) -> pd.DataFrame:
     feedback = (sa.select(f.c.feedback_date.label("day"), f.c.service_id, f.c.text, f.c.customer_type,
                           f.c.language, f.c.region, sa.literal("unknown").label("customer_history"))
                 .where(f.c.feedback_date >= start, f.c.feedback_date < end, f.c.text.is_not(None)))
-    columns = ["day", "service_id", "text", "customer_type", "language", "region", "customer_history"]
-    frame = pd.DataFrame(conn.execute(sa.union_all(survey, feedback)).all(), columns=columns)
+    # read as Arrow: a frame built from fetched rows took 3 of 5 s for the 1.3M texts of a week
+    # and its baseline at the benchmark's default size
+    schema = pa.schema([("day", pa.date32()), *[(name, pa.string()) for name in (
+        "service_id", "text", "customer_type", "language", "region", "customer_history")]])
+    texts = sa.select(sa.union_all(survey, feedback).subquery("texts"))
+    frame = pa.Table.from_batches(list(warehouse.export_batches(conn, texts, schema)), schema).to_pandas()
     frame = frame[frame["service_id"] != "unmapped"]
     frame = frame[frame["text"].astype("string").str.strip().fillna("").ne("")]
     return frame[~has_placeholder(frame["text"])]
