@@ -302,15 +302,11 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     if table in PARTITIONED_FACTS:
         conn.execute(sa.delete(target).where(warehouse.in_days(target.c[PARTITIONED_FACTS[table]],
                                                                 interval.days)))
-        if target is fact_contact:  # repeat flags need the days before, as this transaction sees them
+        if target is fact_contact:
             began = time.perf_counter()
-            flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
-            repeats.flag_contacts(conn, spool, flagged)
-            flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
-            flagged_at = time.perf_counter()
-            lookups = contact_lookups.load_contact_lookups(conn, spool, interval.days)
-            log.info("%s: repeat flags in %.2f s; lookups %s in %.2f s", source, flagged_at - began, lookups,
-                     time.perf_counter() - flagged_at)
+            lookups = _flag_contacts_and_fill_lookups(conn, spool, run_id, interval)
+            log.info("%s: repeat flags and lookups %s in %.2f s", source, lookups,
+                     time.perf_counter() - began)
         began = time.perf_counter()
         inserted = warehouse.insert_parquet(conn, target, spool)
         log.info("%s: %d rows into %s in %.2f s", source, inserted, table, time.perf_counter() - began)
@@ -331,6 +327,33 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     _record_redactions(conn, source, interval, run_id, redactions)
     seconds = {"conform": conformed_at - clock, "load": time.perf_counter() - conformed_at}
     return _Loaded(entry, table, spool, seconds)
+
+
+def _flag_contacts_and_fill_lookups(conn: sa.Connection, spool: Path, run_id: str,
+                                    interval: Interval) -> dict[str, int]:
+    """Set the spool's repeat flags and replace the day in the contact lookup tables; returns
+    the lookups' rows per table.
+
+    The flags need the days before as this transaction sees them, the lookups only the
+    spool's rows: while the lookups' COPY keeps PostgreSQL's backend busy, the flags are
+    computed in the scratch DuckDB on the other core (after the lookups' own DuckDB work, so
+    that only one scratch DuckDB holds memory at a time).
+    """
+    flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
+    history = repeats.recent_history(conn, spool, spool.with_name(f"history-{_safe(run_id)}.parquet"))
+    try:
+        ordered = contact_lookups.ordered_lookup_rows(conn.dialect.name, spool)
+        with ThreadPoolExecutor(1, thread_name_prefix="flags") as flagger:
+            flagging = flagger.submit(repeats.set_flags, spool, history, flagged)
+            lookups = contact_lookups.replace_lookup_days(conn, ordered, interval.days)
+            flagging.result()
+    except BaseException:
+        flagged.unlink(missing_ok=True)
+        raise
+    finally:
+        history.unlink(missing_ok=True)
+    flagged.replace(spool)  # the spool holds the rows as loaded: the lake is written from it
+    return lookups
 
 
 def _record_redactions(conn: sa.Connection, source: str, interval: Interval, run_id: str,

@@ -30,25 +30,40 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
     """Write the spool's contacts (fact_contact's columns, flag empty) to ``out`` with the flag set.
 
     ``conn`` is the load's warehouse transaction: the history it reads is what the load
-    sees (the day's own earlier rows already deleted). The window runs over the keys only;
-    the flags, in spool order, are then set on the spool's batches as they stream to
-    ``out``, so memory holds one flag per contact, never the day's contacts.
+    sees (the day's own earlier rows already deleted).
+    """
+    history = recent_history(conn, spool, out.with_name(f"{out.stem}-history.parquet"))
+    try:
+        return set_flags(spool, history, out)
+    finally:
+        history.unlink(missing_ok=True)
+
+
+def recent_history(conn: sa.Connection, spool: Path, path: Path) -> Path:
+    """The warehouse's latest contact per customer and service in the window before the spool's
+    first contact, as the parquet file ``path``: all of the history ``set_flags`` needs."""
+    with scratch.session(path.parent) as local:
+        keys = scratch.parquet(spool, ["start_time"], "keys")
+        [(first,)] = local.execute(sa.select(sa.func.min(keys.c.start_time))).all()
+    _export_history(conn, first, path)
+    return path
+
+
+def set_flags(spool: Path, history: Path, out: Path) -> int:
+    """``flag_contacts`` without the warehouse: the flags from the spool and its ``recent_history``.
+
+    The window runs over the keys only; the flags, in spool order, are then set on the
+    spool's batches as they stream to ``out``, so memory holds one flag per contact, never
+    the day's contacts.
     """
     names = [c.name for c in fact_contact.columns]
-    history_file = out.with_name(f"{out.stem}-history.parquet")
-    try:
-        with scratch.session(out.parent) as local:
-            keys = scratch.parquet(spool, names, "keys", numbered=True)
-            [(first,)] = local.execute(sa.select(sa.func.min(keys.c.start_time))).all()
-            _export_history(conn, first, history_file)
-            history = scratch.parquet(history_file, HISTORY_COLUMNS, "history")
-            flags = _flags(keys, history).subquery("flags")
-            in_spool_order = sa.select(flags.c[FLAG]).order_by(flags.c[ROW])
-            flag_schema = pa.schema([pa.field(FLAG, pa.bool_())])
-            values = pa.Table.from_batches(list(warehouse.export_batches(local, in_spool_order, flag_schema)),
-                                           flag_schema).column(FLAG)
-    finally:
-        history_file.unlink(missing_ok=True)
+    with scratch.session(out.parent) as local:
+        keys = scratch.parquet(spool, names, "keys", numbered=True)
+        flags = _flags(keys, scratch.parquet(history, HISTORY_COLUMNS, "history")).subquery("flags")
+        in_spool_order = sa.select(flags.c[FLAG]).order_by(flags.c[ROW])
+        flag_schema = pa.schema([pa.field(FLAG, pa.bool_())])
+        values = pa.Table.from_batches(list(warehouse.export_batches(local, in_spool_order, flag_schema)),
+                                       flag_schema).column(FLAG)
     schema = pq.read_schema(spool)
     position, written = schema.get_field_index(FLAG), 0
     with pq.ParquetWriter(out, schema, compression="lz4") as writer:
