@@ -241,6 +241,7 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
     """Fill the dimensions, and the facts with ``days`` days from ``first``; returns the seconds."""
     began = time.perf_counter()
     dialect = engine.dialect.name
+    stored = warehouse.stored_tables(dialect)
     with engine.begin() as conn:
         load_dimensions(conn)
         for name, frame in ((POOL_TABLE, _customer_pool(volume.customers)), (COMBO_TABLE, _combos())):
@@ -260,7 +261,7 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
             chunk = fact_contact.c.contact_date.between(first + timedelta(days=offset),
                                                         first + timedelta(days=offset + span - 1))
             for table, rows in CONTACT_LOOKUPS.items():
-                if table not in warehouse.stored_tables(dialect):
+                if table not in stored:
                     continue
                 conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
                                                           rows(fact_contact).where(chunk)))

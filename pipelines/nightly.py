@@ -200,7 +200,7 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
     with warehouse.staged(conn, keys) as wanted:
         query = sa.select(*[fact_case.c[c] for c in columns]).join(
             wanted, wanted.c.case_key == fact_case.c.case_key)
-        found = pa.Table.from_batches(list(warehouse.export_batches(conn, query, schema)), schema)
+        found = warehouse.export_table(conn, query, schema)
     frame = found.to_pandas(types_mapper=pd.ArrowDtype)  # integers with gaps stay integers
     return frame.astype({"case_key": "string", "cycle_days": "Int64", "standard_days": "Int64",
                          "over_standard": "boolean"})

@@ -62,8 +62,7 @@ def set_flags(spool: Path, history: Path, out: Path) -> int:
         flags = _flags(keys, scratch.parquet(history, HISTORY_COLUMNS, "history")).subquery("flags")
         in_spool_order = sa.select(flags.c[FLAG]).order_by(flags.c[ROW])
         flag_schema = pa.schema([pa.field(FLAG, pa.bool_())])
-        values = pa.Table.from_batches(list(warehouse.export_batches(local, in_spool_order, flag_schema)),
-                                       flag_schema).column(FLAG)
+        values = warehouse.export_table(local, in_spool_order, flag_schema).column(FLAG)
     schema = pq.read_schema(spool)
     position, written = schema.get_field_index(FLAG), 0
     with pq.ParquetWriter(out, schema, compression="lz4") as writer:

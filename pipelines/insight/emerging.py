@@ -93,7 +93,7 @@ def _texts(conn: sa.Connection, start, end) -> pd.DataFrame:
     schema = pa.schema([("day", pa.date32()), *[(name, pa.string()) for name in (
         "service_id", "text", "customer_type", "language", "region", "customer_history")]])
     texts = sa.select(sa.union_all(survey, feedback).subquery("texts"))
-    frame = pa.Table.from_batches(list(warehouse.export_batches(conn, texts, schema)), schema).to_pandas()
+    frame = warehouse.export_table(conn, texts, schema).to_pandas()
     frame = frame[frame["service_id"] != "unmapped"]
     frame = frame[frame["text"].astype("string").str.strip().fillna("").ne("")]
     return frame[~has_placeholder(frame["text"])]
