@@ -9,6 +9,7 @@ On PostgreSQL the facts' partition columns are indexed; on DuckDB they are not.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -275,3 +276,73 @@ def test_postgresql_day_indexes_are_brin_summarized_by_the_load_and_replace_olde
         pq.write_table(day, tmp_path / "day.parquet")
         assert warehouse.insert_parquet(conn, fact_contact, tmp_path / "day.parquet") == day.num_rows > 0
         assert unsummarized(conn) == 0
+
+
+@pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB keeps no planner statistics
+def test_postgresql_marts_renew_only_the_statistics_a_night_made_stale(loaded):
+    """ANALYZE reads 30,000 sampled rows from more pages as history grows, so the marts renew a
+    table's statistics only once 50 rows plus 10% of it have changed (or it was never analyzed),
+    and otherwise only a day column whose statistics end before the night's day."""
+    from pipelines.insight.statistics import day_columns_behind, stale_tables
+
+    engine, settings = loaded
+    watched = ["fact_contact", "fact_case"]
+    last_analyze = sa.text("SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN :names"
+                           ).bindparams(sa.bindparam("names", expanding=True))
+
+    def add_contacts(conn, day: date, of_days: sa.ColumnElement[bool]) -> int:
+        """The contacts of ``of_days`` again as ``day``'s, under new keys."""
+        columns = [c.name for c in fact_contact.columns]
+        again = {"contact_date": sa.literal(day),
+                 "contact_key": sa.func.md5(fact_contact.c.contact_key + day.isoformat())}
+        rows = sa.select(*[again.get(n, fact_contact.c[n]).label(n) for n in columns]).where(of_days)
+        added = conn.execute(sa.insert(fact_contact).from_select(columns, rows),
+                             execution_options={"preserve_rowcount": True}).rowcount
+        conn.execute(sa.text("SELECT pg_stat_force_next_flush()"))  # counted at commit, not up to 1 s later
+        return added
+
+    def stale() -> list[str]:
+        with engine.connect() as conn:
+            return stale_tables(conn, watched)
+
+    # The fixture's sessions count their changes until they flush them (idle, or at exit): once
+    # they are gone, an ANALYZE leaves nothing changed since.
+    engine.dispose()
+    others = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND pid <> pg_backend_pid()")
+    with engine.begin() as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute(others).scalar() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        conn.execute(sa.text("ANALYZE fact_contact, fact_case"))
+    assert stale() == []
+    with engine.begin() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(fact_contact)).scalar()
+        one_day = conn.execute(sa.delete(fact_contact).where(fact_contact.c.contact_date == DAY)).rowcount
+        conn.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+    assert 0 < one_day < 0.1 * total - 50
+    assert stale() == []
+    with engine.connect() as conn:
+        before = dict(conn.execute(last_analyze, {"names": watched}).all())
+    with engine.begin() as conn:
+        assert add_contacts(conn, HISTORY[-1] + timedelta(days=1),
+                            fact_contact.c.contact_date <= HISTORY[-1]) > 0.1 * total + 50
+    assert stale() == ["fact_contact"]
+    with engine.begin() as conn:
+        rebuild_period_marts(conn, settings, [DAY])
+    with engine.connect() as conn:
+        after = dict(conn.execute(last_analyze, {"names": watched}).all())
+    assert after["fact_contact"] > before["fact_contact"] and after["fact_case"] == before["fact_case"]
+    assert stale() == []
+    # A night of a few rows past the statistics: the day column alone is renewed.
+    later = HISTORY[-1] + timedelta(days=2)
+    with engine.begin() as conn:
+        assert 0 < add_contacts(conn, later, fact_contact.c.contact_date == HISTORY[-1]) < 0.1 * total - 50
+    with engine.connect() as conn:
+        assert stale_tables(conn, watched) == []
+        assert day_columns_behind(conn, watched, later) == ["fact_contact"]
+    with engine.begin() as conn:
+        rebuild_period_marts(conn, settings, [later])
+    with engine.connect() as conn:
+        assert day_columns_behind(conn, watched, later) == []
+        assert dict(conn.execute(last_analyze, {"names": watched}).all())["fact_case"] == before["fact_case"]
