@@ -51,6 +51,9 @@ class Contract:
     location: dict[str, Any] = field(default_factory=dict)
     rename: dict[str, str] = field(default_factory=dict)
     watermark: str | None = None
+    # records per batch from extract to load, where the job's default (sources.BATCH_ROWS)
+    # would hold too much of a wide record at once
+    batch_rows: int | None = None
     path: Path | None = None
 
     @property
@@ -155,6 +158,10 @@ def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
     watermark = raw.get("watermark")
     if watermark is not None and watermark not in names:
         raise ContractError(f"{path}: watermark column {watermark!r} is not among the columns")
+    batch_rows = raw.get("batch_rows")
+    if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, int)
+                                   or batch_rows < 1):
+        raise ContractError(f"{path}: batch_rows must be a whole number of records >= 1, not {batch_rows!r}")
     return Contract(
         source=source,
         kind=raw.get("kind", ""),
@@ -165,6 +172,7 @@ def parse_contract(raw: dict[str, Any], path: Path) -> Contract:
         location=_check_location(dict(raw.get("location") or {}), path),
         rename=rename,
         watermark=watermark,
+        batch_rows=batch_rows,
         path=path,
     )
 

@@ -137,7 +137,8 @@ def extract_and_validate(
     origins: list[str] = []
     try:
         shutil.rmtree(raw_dir, ignore_errors=True)
-        batches = batches_for(contract.kind)(contract, settings, window, batch_rows=sources.BATCH_ROWS)
+        batch_rows = contract.batch_rows or sources.BATCH_ROWS
+        batches = batches_for(contract.kind)(contract, settings, window, batch_rows=batch_rows)
         clock = time.perf_counter()
         for number, batch in enumerate(batches):
             lake.write_partition(raw_dir / f"batch-{number:05d}.parquet", _as_received(batch.frame))

@@ -118,3 +118,22 @@ def test_the_next_night_extracts_longest_first_by_what_each_source_took(both):
         took[source] = result["seconds"]["extract"] + result["seconds"]["validate"]
     assert all(seconds > 0 for seconds in took.values())
     assert nightly.extract_order(whole) == sorted(SOURCES, key=lambda source: -took[source])
+
+
+def test_a_contract_sets_its_own_batch_size(tmp_path):
+    """``batch_rows`` in a source's contract (wide records) overrides the job's default."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(REPO_ROOT / "schemas", schemas)
+    contract = schemas / "sources" / "contact_center.yaml"
+    contract.write_text(contract.read_text() + "\nbatch_rows: 40\n")
+    env = {"XOFLOW_HOME": str(tmp_path), "XOFLOW_SCHEMAS_DIR": str(schemas),
+           "XOFLOW_SURVEY_API_KEY": "unused", "XOFLOW_PSEUDONYM_KEY": "batching-test-key"}
+    settings = Settings.from_env(env)
+    build_demo_sources(Settings.from_env(env | {"XOFLOW_SCHEMAS_DIR": str(REPO_ROOT / "schemas")}),
+                       DAY1, DAY1, seed=11, as_of=midnight_after(DAY1))
+    interval = Interval.for_day(DAY1)
+    result = nightly.extract_and_validate("contact_center", interval.start, interval.end, "own", settings)
+    staged = staging.staging_dir(settings, "contact_center", interval)
+    assert result["rows_read"] > 3 * 40
+    assert len(list(staged.glob("clean-*.parquet"))) == math.ceil(result["rows_read"] / 40)
+    assert result["rows_read"] < sources.BATCH_ROWS  # the default would have made one batch

@@ -21,6 +21,7 @@ Where YAML values reach SQL identifiers or the file system, and what guards them
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,16 @@ def test_a_contract_with_an_unsafe_name_is_refused_with_file_and_value_named(sou
     with pytest.raises(ContractError, match=str(path).replace(".", r"\.")) as error:
         parse_contract(broken(source, change), path)
     assert named in str(error.value)
+
+
+@pytest.mark.parametrize("value", [0, -5, 1.5, "many", True])
+def test_a_contract_batch_size_must_be_a_count_of_records(value):
+    path = SCHEMAS / "sources" / "survey.yaml"
+    with pytest.raises(ContractError, match=rf"{re.escape(str(path))}: batch_rows must be") as error:
+        parse_contract(broken("survey", lambda c: c.update(batch_rows=value)), path)
+    assert repr(value) in str(error.value)
+    assert parse_contract(broken("survey", lambda c: c.update(batch_rows=97)), path).batch_rows == 97
+    assert parse_contract(broken("survey", lambda c: c.pop("batch_rows", None)), path).batch_rows is None
 
 
 def test_a_refused_contract_stops_before_any_path_is_built(tmp_path):

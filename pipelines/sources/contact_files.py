@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from pipelines.contracts import Contract, ContractError
@@ -82,12 +81,8 @@ def extract_batches(contract: Contract, settings: Settings, interval: Interval,
 
 
 def _text_frame(block: pa.Table) -> pd.DataFrame:
-    """Arrow text columns as pandas Arrow-backed strings, an empty cell as missing."""
-    columns = {}
-    for name, column in zip(block.column_names, block.columns, strict=True):
-        empty = pc.equal(column, "")
-        columns[name] = pc.if_else(empty, pa.scalar(None, pa.string()), column)
-    return pa.table(columns).to_pandas(types_mapper={pa.string(): TEXT}.get)
+    """Arrow text columns as pandas Arrow-backed strings (sharing Arrow's buffers)."""
+    return block.to_pandas(types_mapper={pa.string(): TEXT}.get)
 
 
 def read_text_csv(
@@ -96,7 +91,7 @@ def read_text_csv(
     """One CSV file as ``{header: [text or None, ...]}``; raises ``ContractError`` if unreadable."""
     blocks = list(read_text_csv_batches(path, delimiter=delimiter, encoding=encoding, source=source))
     header = _header_of(path, delimiter, encoding, source)
-    return {name: [value or None for block in blocks for value in block.column(name).to_pylist()]
+    return {name: [value for block in blocks for value in block.column(name).to_pylist()]
             for name in header}
 
 
@@ -104,7 +99,7 @@ def read_text_csv_batches(
     path: Path, *, delimiter: str = ",", encoding: str = "utf-8", source: str = "",
     batch_rows: int = BATCH_ROWS, required: list[str] | None = None,
 ) -> Iterator[pa.Table]:
-    """One CSV file as Arrow tables of text (``""`` for an empty cell), at most ``batch_rows`` each.
+    """One CSV file as Arrow tables of text (null for an empty cell), at most ``batch_rows`` each.
 
     Raises ``ContractError`` naming the file (and line) if it cannot be read as a table,
     before any batch when the text or header is wrong, at the failing block for ragged rows.
@@ -131,9 +126,11 @@ def read_text_csv_batches(
                 block_size=READ_BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=note_bad_row),
+            # an empty cell, quoted or not, is null as Arrow reads it (no other text is: "NA"
+            # stays "NA"), not a "" replaced afterwards (a copy of every column of the batch)
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
+                column_types=dict.fromkeys(header, pa.string()), null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
         pending: list[pa.RecordBatch] = []
         pending_rows, yielded = 0, False
