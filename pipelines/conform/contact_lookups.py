@@ -28,16 +28,16 @@ def ordered_lookup_rows(dialect: str, spool: Path) -> dict[sa.Table, Path]:
     stored = warehouse.stored_tables(dialect)
     ordered: dict[sa.Table, Path] = {}
     try:
-        for table, rows_of in CONTACT_LOOKUPS.items():
-            if table not in stored:
-                continue
-            rows = rows_of(scratch.parquet(spool, names, "contacts"))
-            path = ordered[table] = spool.with_name(f"{spool.stem}-{table.name}.parquet")
-            schema = warehouse.arrow_schema(table)
-            with scratch.session(spool.parent) as local, \
-                    pq.ParquetWriter(path, schema, compression="lz4") as writer:
-                for batch in warehouse.export_batches(local, rows, schema):
-                    writer.write_batch(batch)
+        with scratch.session(spool.parent) as local:
+            for table, rows_of in CONTACT_LOOKUPS.items():
+                if table not in stored:
+                    continue
+                rows = rows_of(scratch.parquet(spool, names, "contacts"))
+                path = ordered[table] = spool.with_name(f"{spool.stem}-{table.name}.parquet")
+                schema = warehouse.arrow_schema(table)
+                with pq.ParquetWriter(path, schema, compression="lz4") as writer:
+                    for batch in warehouse.export_batches(local, rows, schema):
+                        writer.write_batch(batch)
     except BaseException:
         for path in ordered.values():
             path.unlink(missing_ok=True)

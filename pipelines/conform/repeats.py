@@ -14,6 +14,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -42,9 +43,7 @@ def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
 def recent_history(conn: sa.Connection, spool: Path, path: Path) -> Path:
     """The warehouse's latest contact per customer and service in the window before the spool's
     first contact, as the parquet file ``path``: all of the history ``set_flags`` needs."""
-    with scratch.session(path.parent) as local:
-        keys = scratch.parquet(spool, ["start_time"], "keys")
-        [(first,)] = local.execute(sa.select(sa.func.min(keys.c.start_time))).all()
+    first = pc.min(pq.read_table(spool, columns=["start_time"]).column("start_time")).as_py()
     _export_history(conn, first, path)
     return path
 
