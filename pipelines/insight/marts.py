@@ -258,25 +258,34 @@ def ensure_indexes(conn: sa.Connection) -> None:
 # page read serves the next keys too, where hash order read a page from disk per key once the
 # index outgrew shared_buffers (1.6M customers at 5M contacts: 16 s of probes, then 5.7 s).
 # Keys are sorted bytewise (COLLATE "C", no locale rules to apply): the pseudonyms are
-# lowercase hex, which every collation orders alike. DuckDB scans two columns of the facts once.
+# lowercase hex, which every collation orders alike. DuckDB groups the facts' activity once.
 
 
-_FIRST_SEEN_KEYS = """
+# A case names its customer when it was received or decided in the span, was still in process
+# at some time in it (the weekly exceedance list), or was surveyed in it.
+_CASE_IN_SPAN = """(
+    (received_date >= :start_day AND received_date < :end_day)
+    OR (decided_date >= :start_day AND decided_date < :end_day)
+    OR (received_date < :end_day AND (decided_date IS NULL OR decided_date >= :start_day)
+        AND NOT (status = 'withdrawn' AND updated_at < :start_at)))"""
+
+_SURVEYED_IN_SPAN = "response_date >= :start_day AND response_date < :end_day"
+
+_FIRST_SEEN_KEYS = f"""
 SELECT customer_key FROM contact_customer_day
 WHERE contact_date >= :contact_start AND contact_date < :contact_end
 UNION
-SELECT customer_key FROM fact_case
-WHERE customer_key IS NOT NULL AND (
-    (received_date >= :start_day AND received_date < :end_day)
-    OR (decided_date >= :start_day AND decided_date < :end_day)
-    -- still in process at some time in the span (the weekly exceedance list)
-    OR (received_date < :end_day AND (decided_date IS NULL OR decided_date >= :start_day)
-        AND NOT (status = 'withdrawn' AND updated_at < :start_at)))
+SELECT customer_key FROM fact_case WHERE customer_key IS NOT NULL AND {_CASE_IN_SPAN}
 UNION
 SELECT c.customer_key FROM fact_survey_response r JOIN fact_case c ON c.case_key = r.case_key
-WHERE r.response_date >= :start_day AND r.response_date < :end_day AND c.customer_key IS NOT NULL
+WHERE r.{_SURVEYED_IN_SPAN} AND c.customer_key IS NOT NULL
 """
 
+# DuckDB reads contact_customer_day as a view that groups all of fact_contact
+# (warehouse.stored_tables): the set of keys and then their activity read it twice, and the
+# key set, the probe and the view's groups each held a hash table of customers: at 20M contacts
+# (6.4M customers) that ran out of the warehouse's 512 MB. Instead, one pass groups each
+# customer's activity and keeps the customers the span names (7.3 s there, in 300 MB).
 _FIRST_SEEN_SQL = {
     "postgresql": f"""
 INSERT INTO {{target}} (customer_key, first_at)
@@ -287,16 +296,19 @@ FROM (SELECT customer_key FROM ({_FIRST_SEEN_KEYS}) u ORDER BY customer_key COLL
 """,
     "default": f"""
 INSERT INTO {{target}} (customer_key, first_at)
-WITH keys AS ({_FIRST_SEEN_KEYS})
 SELECT customer_key, MIN(first_at)
 FROM (
-    SELECT customer_key, received_at AS first_at FROM fact_case
-    WHERE customer_key IN (SELECT customer_key FROM keys)
+    SELECT customer_key, start_time AS first_at,
+           contact_date >= :contact_start AND contact_date < :contact_end AS named
+    FROM fact_contact WHERE customer_key IS NOT NULL
     UNION ALL
-    SELECT customer_key, first_start FROM contact_customer_day
-    WHERE customer_key IN (SELECT customer_key FROM keys)
+    SELECT customer_key, received_at,
+           {_CASE_IN_SPAN}
+           OR case_key IN (SELECT case_key FROM fact_survey_response WHERE {_SURVEYED_IN_SPAN})
+    FROM fact_case WHERE customer_key IS NOT NULL
 ) activity
 GROUP BY customer_key
+HAVING bool_or(named)
 """,
 }
 
