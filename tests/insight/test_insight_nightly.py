@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -491,6 +492,37 @@ def test_emerging_terms_are_ranked_phrases_against_a_baseline(nights):
         ranks = [r["rank"] for r in rows if r["service_id"] == service]
         assert ranks == list(range(1, len(ranks) + 1))
     assert all(r["mentions"] >= 3 and r["rate_ratio"] >= 1.5 and r["baseline_texts"] > 0 for r in rows)
+
+
+def test_emerging_terms_are_those_of_each_services_texts_of_the_week_and_its_baseline(nights):
+    """The mart, which reads a service's texts at a time, lists what the texts of the facts give,
+    counted per service here over the week and the four weeks before."""
+    from pipelines.insight.emerging import emerging_terms
+    from pipelines.insight.text import has_placeholder
+
+    week = date(2026, 3, 9)
+    texts = nights.query(
+        "SELECT service_id, comment AS text, response_date AS day FROM fact_survey_response "
+        "UNION ALL SELECT service_id, text, feedback_date FROM fact_feedback")
+    by_service: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for row in texts:
+        text = row["text"]
+        if (row["service_id"] == "unmapped" or not (text or "").strip()
+                or has_placeholder(pd.Series([text])).iloc[0] or row["day"] < week - timedelta(weeks=4)):
+            continue
+        by_service[row["service_id"]][0 if row["day"] >= week else 1].append(text)
+    expected = {service: emerging_terms(current, before)
+                for service, (current, before) in by_service.items()}
+    rows = nights.query("SELECT service_id, rank, term, mentions, texts, baseline_mentions, baseline_texts "
+                        "FROM mart_emerging_terms WHERE period_start = :w AND segment_kind = 'all' "
+                        "ORDER BY service_id, rank", w=week)
+    got = defaultdict(list)
+    for row in rows:
+        got[row["service_id"]].append({k: v for k, v in row.items() if k != "service_id"})
+    wanted = {service: [{k: v for k, v in term.items() if k != "rate_ratio"} for term in terms]
+              for service, terms in expected.items() if terms}
+    assert dict(got) == wanted
+    assert len(wanted) >= 2  # several services list terms
 
 
 def test_cost_mart_prices_contacts_and_counts_avoidable_status_calls(nights):
