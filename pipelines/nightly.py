@@ -312,7 +312,7 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
         inserted = warehouse.insert_parquet(conn, target, spool)
         log.info("%s: %d rows into %s in %.2f s", source, inserted, table, time.perf_counter() - began)
     else:
-        warehouse.upsert_newer(conn, target, pq.read_table(spool), key="case_key", version="updated_at")
+        warehouse.upsert_newer(conn, target, spool, key="case_key", version="updated_at")
     day = interval.days[0]
     this_partition = sa.and_(quarantine.c.source == source, quarantine.c.partition_date == day)
     warehouse.replace_where(conn, quarantine, this_partition, warehouse.to_arrow(

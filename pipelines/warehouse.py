@@ -164,12 +164,18 @@ def to_arrow(frame: pd.DataFrame, table: sa.Table) -> pa.Table:
 
 
 @contextmanager
-def staged(conn: sa.Connection, rows: pa.Table) -> Iterator[sa.TableClause]:
-    """Make an Arrow table readable as a relation inside this connection's transaction."""
+def staged(conn: sa.Connection, rows: pa.Table | Path) -> Iterator[sa.FromClause]:
+    """Make an Arrow table, or a parquet file of rows, readable as a relation inside this
+    connection's transaction. A file is never read into memory at once: DuckDB scans it in
+    place, PostgreSQL copies it batch by batch."""
     require_supported(conn)
     name = f"incoming_{uuid.uuid4().hex[:12]}"
-    relation = sa.table(name, *[sa.column(n) for n in rows.schema.names])
+    schema = pq.read_schema(rows) if isinstance(rows, Path) else rows.schema
+    relation = sa.table(name, *[sa.column(n) for n in schema.names])
     if conn.dialect.name == "duckdb":
+        if isinstance(rows, Path):
+            yield scratch.parquet(rows, schema.names, name)
+            return
         raw = conn.connection.driver_connection
         raw.register(name, rows)
         try:
@@ -178,10 +184,10 @@ def staged(conn: sa.Connection, rows: pa.Table) -> Iterator[sa.TableClause]:
             raw.unregister(name)
         return
     # PostgreSQL: a temporary table, filled by COPY, gone at commit or rollback at the latest
-    temp = sa.Table(name, sa.MetaData(), *[sa.Column(f.name, _sa_type(f.type)) for f in rows.schema],
+    temp = sa.Table(name, sa.MetaData(), *[sa.Column(f.name, _sa_type(f.type)) for f in schema],
                     prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
     temp.create(conn)
-    copy_rows(conn, temp, rows)
+    copy_rows(conn, temp, parquet_batches(rows) if isinstance(rows, Path) else rows)
     conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(temp)}"))
     yield relation
     temp.drop(conn)  # not on error: the aborted transaction drops it
@@ -368,23 +374,26 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     return rows.num_rows
 
 
-def upsert_newer(conn: sa.Connection, table: sa.Table, rows: pa.Table, key: str, version: str) -> int:
-    """Insert new keys and replace existing ones whose stored version is not newer.
+def upsert_newer(conn: sa.Connection, table: sa.Table, rows: pa.Table | Path, key: str, version: str) -> int:
+    """Insert new keys and replace existing ones whose stored version is not newer. ``rows``:
+    an Arrow table, or a parquet file of them (read in place, not into memory: a night's case
+    updates at 4x the default size are 2M rows).
 
     Re-running an older day after a newer one therefore changes nothing.
     """
-    if not rows.num_rows:
+    count = pq.read_metadata(rows).num_rows if isinstance(rows, Path) else rows.num_rows
+    if not count:
         return 0
     with staged(conn, rows) as incoming:
         newer = sa.select(incoming.c[key]).where(
             incoming.c[key] == table.c[key], incoming.c[version] >= table.c[version])
         conn.execute(sa.delete(table).where(sa.exists(newer)))
-        names = rows.schema.names
+        names = list(incoming.c.keys())
         not_there = ~sa.exists(sa.select(table.c[key]).where(table.c[key] == incoming.c[key]))
         result = conn.execute(sa.insert(table).from_select(
             names, sa.select(*[incoming.c[n] for n in names]).where(not_there)).execution_options(
             preserve_rowcount=True))
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else rows.num_rows
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else count
 
 
 def in_days(column: sa.ColumnElement, days: Iterable[date]) -> sa.ColumnElement[bool]:

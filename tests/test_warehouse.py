@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -99,12 +100,16 @@ def case_row(key: str, status: str, updated: datetime) -> dict:
         "case_key": key, "service_id": "s", "status": status, "updated_at": updated}
 
 
-def test_upsert_keeps_the_newest_version_of_a_case(engine):
+@pytest.mark.parametrize("given_as", ["arrow", "parquet file"])
+def test_upsert_keeps_the_newest_version_of_a_case(engine, given_as, tmp_path):
     old, new = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
     def load(rows):
+        table = warehouse.to_arrow(pd.DataFrame(rows), fact_case)
+        if given_as == "parquet file":  # as the nightly load gives its spool: read in place
+            pq.write_table(table, tmp_path / "cases.parquet")
+            table = tmp_path / "cases.parquet"
         with engine.begin() as conn:
-            warehouse.upsert_newer(conn, fact_case, warehouse.to_arrow(pd.DataFrame(rows), fact_case),
-                                   key="case_key", version="updated_at")
+            warehouse.upsert_newer(conn, fact_case, table, key="case_key", version="updated_at")
     load([case_row("k1", "received", old), case_row("k2", "received", old)])
     load([case_row("k1", "approved", new)])
     load([case_row("k1", "received", old)])  # re-running the older day changes nothing
