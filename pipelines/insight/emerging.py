@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -31,7 +32,7 @@ from pipelines import warehouse
 from pipelines.conform.catalog import UNMAPPED
 from pipelines.insight.periods import PeriodBounds
 from pipelines.insight.tables import FIRST_SEEN, SEGMENT_KINDS, mart_emerging_terms
-from pipelines.insight.text import has_placeholder, phrase_counts
+from pipelines.insight.text import has_placeholder, phrases
 from pipelines.model import fact_case, fact_feedback, fact_survey_response
 
 BASELINE_WEEKS = 4
@@ -44,21 +45,52 @@ def _contains(longer: str, shorter: str) -> bool:
     return f" {shorter} " in f" {longer} "
 
 
-def emerging_terms(current: Sequence[str], baseline: Sequence[str], top: int = TOP_TERMS,
-                   min_mentions: int = MIN_MENTIONS) -> list[dict]:
-    """The ``top`` phrases rising fastest in ``current`` against ``baseline`` (both texts)."""
-    if not current or not baseline:
-        return []
-    now, before = phrase_counts(current), phrase_counts(baseline)
-    n, nb = len(current), len(baseline)
-    candidates = []
-    for term, mentions in now.items():
-        if mentions < min_mentions:
-            continue
-        base = before.get(term, 0)
-        ratio = ((mentions + 0.5) / (n + 1)) / ((base + 0.5) / (nb + 1))
-        if ratio >= MIN_RATE_RATIO:
-            candidates.append((term, mentions, base, ratio))
+class PhraseIndex:
+    """The phrases of a set of texts, extracted once per distinct text, counted over any subset.
+
+    Extracting a text's phrases is the costly part (about 25 us a text), and the mart counted
+    each text once per segment kind: five times, over a week and its four-week baseline.
+    Here a text's phrases are found once, however many texts share its words or segments
+    count it; a subset's counts are then one weighted ``bincount`` over (text, phrase) pairs.
+    """
+
+    def __init__(self, texts: Sequence[str], max_words: int = 3) -> None:
+        codes, distinct = pd.factorize(pd.Series(list(texts), dtype=object), sort=False)
+        vocabulary: dict[str, int] = {}
+        owners: list[int] = []
+        terms: list[int] = []
+        for number, text in enumerate(distinct):
+            found = [vocabulary.setdefault(p, len(vocabulary)) for p in phrases(str(text), max_words)]
+            terms.extend(found)
+            owners.extend([number] * len(found))
+        self.codes = np.asarray(codes, dtype=np.int64)  # each text's distinct-text number
+        self.distinct = len(distinct)
+        self.vocabulary = np.array(list(vocabulary), dtype=object)
+        self.owners = np.asarray(owners, dtype=np.int64)
+        self.terms = np.asarray(terms, dtype=np.int64)
+
+    def counts(self, positions: np.ndarray) -> np.ndarray:
+        """How many of the texts at ``positions`` contain each phrase of the vocabulary."""
+        texts = np.bincount(self.codes[positions], minlength=self.distinct)
+        return np.bincount(self.terms, weights=texts[self.owners],
+                           minlength=len(self.vocabulary)).astype(np.int64)
+
+    def emerging(self, current: np.ndarray, baseline: np.ndarray, top: int = TOP_TERMS,
+                 min_mentions: int = MIN_MENTIONS) -> list[dict]:
+        """The ``top`` phrases rising fastest in the texts at ``current`` against those at ``baseline``."""
+        n, nb = len(current), len(baseline)
+        if not n or not nb:
+            return []
+        now, before = self.counts(current), self.counts(baseline)
+        ratio = ((now + 0.5) / (n + 1)) / ((before + 0.5) / (nb + 1))
+        chosen_at = np.flatnonzero((now >= min_mentions) & (ratio >= MIN_RATE_RATIO))
+        candidates = [(str(self.vocabulary[i]), int(now[i]), int(before[i]), float(ratio[i]))
+                      for i in chosen_at]
+        return _ranked(candidates, n, nb, top)
+
+
+def _ranked(candidates: list[tuple[str, int, int, float]], n: int, nb: int, top: int) -> list[dict]:
+    """Fastest rise first (then more mentions, longer phrase, alphabetical), skipping repeats."""
     candidates.sort(key=lambda c: (-c[3], -c[1], -len(c[0].split()), c[0]))
     chosen: list[dict] = []
     for term, mentions, base, ratio in candidates:
@@ -69,6 +101,14 @@ def emerging_terms(current: Sequence[str], baseline: Sequence[str], top: int = T
         if len(chosen) == top:
             break
     return chosen
+
+
+def emerging_terms(current: Sequence[str], baseline: Sequence[str], top: int = TOP_TERMS,
+                   min_mentions: int = MIN_MENTIONS) -> list[dict]:
+    """The ``top`` phrases rising fastest in ``current`` against ``baseline`` (both texts)."""
+    index = PhraseIndex([*current, *baseline])
+    positions = np.arange(len(current) + len(baseline))
+    return index.emerging(positions[:len(current)], positions[len(current):], top, min_mentions)
 
 
 _TEXT_SCHEMA = pa.schema([("day", pa.date32()), *[(name, pa.string()) for name in (
@@ -120,14 +160,16 @@ def build(conn: sa.Connection, bounds: PeriodBounds) -> pd.DataFrame:
     baseline_start = bounds.start - timedelta(weeks=BASELINE_WEEKS)
     rows = []
     for texts in _texts_by_service(conn, baseline_start, bounds.end):
-        texts["in_week"] = pd.to_datetime(texts["day"]).dt.date >= bounds.start
+        texts = texts.reset_index(drop=True)
+        index = PhraseIndex(texts["text"].astype(str).tolist())
+        in_week = (pd.to_datetime(texts["day"]).dt.date >= bounds.start).to_numpy()
         for kind in SEGMENT_KINDS:
             segment = (pd.Series("all", index=texts.index) if kind == "all"
                        else texts[kind].astype("string").fillna("unknown"))
             for (service, value), group in texts.groupby([texts["service_id"], segment], sort=True):
-                current = group.loc[group["in_week"], "text"].astype(str).tolist()
-                before = group.loc[~group["in_week"], "text"].astype(str).tolist()
-                for term in emerging_terms(current, before):
+                positions = group.index.to_numpy()
+                current, before = positions[in_week[positions]], positions[~in_week[positions]]
+                for term in index.emerging(current, before):
                     rows.append({"period_start": bounds.start, "service_id": service, "segment_kind": kind,
                                  "segment": value, **term})
     columns = [c.name for c in mart_emerging_terms.columns]

@@ -11,7 +11,6 @@ phrases on word boundaries, so a reviewer can predict every match.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -242,12 +241,3 @@ def phrases(text: str, max_words: int = 3) -> set[str]:
                         continue
                     out.add(" ".join(gram))
     return out
-
-
-def phrase_counts(texts: Iterable[str], max_words: int = 3) -> dict[str, int]:
-    """How many texts contain each phrase (a text counts once per phrase)."""
-    counts: dict[str, int] = {}
-    for text in texts:
-        for phrase in phrases(text, max_words):
-            counts[phrase] = counts.get(phrase, 0) + 1
-    return counts

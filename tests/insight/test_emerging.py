@@ -1,6 +1,10 @@
 """Emerging terms: the phrase whose share of texts rose fastest comes first."""
 
-from pipelines.insight.emerging import emerging_terms
+from collections import Counter
+
+import numpy as np
+
+from pipelines.insight.emerging import PhraseIndex, emerging_terms
 from pipelines.insight.text import phrases
 
 BACKGROUND = ["The wait was long.", "Staff were helpful.", "The form was confusing.", "Quick and easy."]
@@ -32,3 +36,15 @@ def test_steady_phrases_do_not_emerge_and_a_week_without_baseline_has_none():
 def test_a_phrase_needs_three_texts_this_week():
     terms = emerging_terms(BACKGROUND * 3 + ["Parking was awful."] * 2, BACKGROUND * 10)
     assert all("parking" not in t["term"] for t in terms)
+
+
+def test_the_phrase_index_counts_each_subset_as_its_texts_counted_one_by_one():
+    texts = (BACKGROUND * 3 + ["My passport photo was rejected twice.", "Passport photo rejected.",
+                               "The wait was long.  ", "THE WAIT WAS LONG."]) * 2
+    index = PhraseIndex(texts)
+    for positions in (np.arange(len(texts)), np.arange(0, len(texts), 3), np.array([4, 4, 12]),
+                      np.array([], dtype=np.int64)):
+        expected = Counter(p for i in positions for p in phrases(texts[i]))
+        got = {str(term): int(n) for term, n in zip(index.vocabulary, index.counts(positions), strict=True)
+               if n}
+        assert got == dict(expected)
