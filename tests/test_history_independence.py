@@ -24,8 +24,14 @@ from benchmarks.history import Volume, synthesize_history
 from pipelines import marts, warehouse
 from pipelines.insight.marts import DAILY_INPUTS, PERIOD_MARTS, ensure_indexes, rebuild_period_marts
 from pipelines.insight.periods import bounds_of
-from pipelines.insight.tables import agg_contact_daily, mart_segment_daily
-from pipelines.model import PARTITION_INDEXES, fact_case, fact_contact, mart_journey_service_daily
+from pipelines.insight.tables import agg_contact_daily, agg_likert_daily, mart_segment_daily
+from pipelines.model import (
+    PARTITION_INDEXES,
+    fact_case,
+    fact_contact,
+    fact_survey_response,
+    mart_journey_service_daily,
+)
 from pipelines.settings import Settings
 
 FIRST = date(2026, 1, 19)
@@ -131,9 +137,7 @@ def test_a_days_marts_agree_with_the_facts(loaded):
     got = daily[daily["contacts"] > 0].groupby(["service_id", "channel"])["contacts"].sum()
     assert got.to_dict() == expected.to_dict()
 
-    activity = pd.concat([cases[["customer_key", "received_at"]].set_axis(["customer_key", "at"], axis=1),
-                          contacts[["customer_key", "start_time"]].set_axis(["customer_key", "at"], axis=1)])
-    first_at = activity.dropna().groupby("customer_key")["at"].min()
+    first_at = first_activity(contacts, cases)
     received = cases.set_index("case_key")["received_at"]
     reference = today["case_key"].map(received).fillna(today["start_time"])
     returning = today["customer_key"].map(first_at) < reference
@@ -145,6 +149,54 @@ def test_a_days_marts_agree_with_the_facts(loaded):
     got = counted.groupby(["service_id", "channel", "customer_history"])["contacts"].sum()
     assert got.to_dict() == expected.to_dict()
     assert set(history) == {"returning", "first_time"}  # the history really is met
+
+
+def first_activity(contacts: pd.DataFrame, cases: pd.DataFrame) -> pd.Series:
+    """Each customer's earliest case receipt or contact over the whole history."""
+    activity = pd.concat([cases[["customer_key", "received_at"]].set_axis(["customer_key", "at"], axis=1),
+                          contacts[["customer_key", "start_time"]].set_axis(["customer_key", "at"], axis=1)])
+    return activity.dropna().groupby("customer_key")["at"].min()
+
+
+def test_a_days_survey_responses_by_customer_history_agree_with_the_facts(loaded):
+    """A response's customer history is its case's: returning when the case's customer was
+    active before the case was received, unknown without a case or customer."""
+    engine, settings = loaded
+    with engine.begin() as conn:
+        rebuild_period_marts(conn, settings, [DAY])
+    with engine.connect() as conn:
+        contacts = pd.DataFrame(conn.execute(sa.select(fact_contact.c.customer_key,
+                                                       fact_contact.c.start_time)).all())
+        cases = pd.DataFrame(conn.execute(sa.select(
+            fact_case.c.case_key, fact_case.c.customer_key, fact_case.c.received_at)).all())
+        r = fact_survey_response
+        responses = pd.DataFrame(conn.execute(sa.select(r.c.service_id, r.c.case_key, r.c.trust).where(
+            r.c.response_date == DAY)).all())
+        m = mart_segment_daily
+        segments = pd.DataFrame(conn.execute(sa.select(
+            m.c.service_id, m.c.segment, m.c.survey_responses).where(
+            m.c.date_day == DAY, m.c.segment_kind == "customer_history")).all())
+        a = agg_likert_daily
+        likert = pd.DataFrame(conn.execute(sa.select(
+            a.c.service_id, a.c.customer_history, a.c.answered).where(
+            a.c.date_day == DAY, a.c.item == "trust")).all())
+    contacts["start_time"] = pd.to_datetime(contacts["start_time"], utc=True)
+    cases["received_at"] = pd.to_datetime(cases["received_at"], utc=True)
+    first_at = first_activity(contacts, cases)
+    case = cases.set_index("case_key").reindex(responses["case_key"])
+    returning = case["customer_key"].map(first_at).to_numpy() < case["received_at"].to_numpy()
+    history = pd.Series(["unknown" if pd.isna(c) else "returning" if back else "first_time"
+                         for c, back in zip(case["customer_key"], returning, strict=True)],
+                        index=responses.index)
+    responses = responses.assign(history=history)
+    expected = responses.groupby(["service_id", "history"]).size()
+    segments = segments[segments["survey_responses"] > 0]
+    got = segments.groupby(["service_id", "segment"])["survey_responses"].sum()
+    assert got.to_dict() == expected.to_dict()
+    answered = responses[responses["service_id"] != "unmapped"].dropna(subset=["trust"])
+    got = likert[likert["answered"] > 0].groupby(["service_id", "customer_history"])["answered"].sum()
+    assert got.to_dict() == answered.groupby(["service_id", "history"]).size().to_dict()
+    assert {"returning", "first_time"} <= set(history)  # the history really is met
 
 
 def test_partition_indexes_exist_on_postgresql_only(loaded):

@@ -10,6 +10,8 @@
 -- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
 -- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+-- case_customer_history: each of those customers' cases' customer_history, derived from it once
+-- per run, which the responses read of their case.
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
@@ -28,11 +30,9 @@ decided AS (
 responses AS (
     SELECT r.service_id, r.journey_id, r.stage, COALESCE(r.channel, 'unknown') AS channel,
            r.customer_type, r.language, r.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+           COALESCE(h.customer_history, 'unknown') AS customer_history
     FROM fact_survey_response r
-    LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = r.case_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day AND r.service_id <> 'unmapped'
 ),
 -- cases per customer and segment first, then the customers counted: a COUNT(DISTINCT) made

@@ -8,6 +8,8 @@
 -- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
 -- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
+-- case_customer_history: each of those customers' cases' customer_history, derived from it once
+-- per run, which the responses read of their case.
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
@@ -25,11 +27,10 @@ cases AS (
 responses AS (
     SELECT r.response_date, r.service_id, r.journey_id, r.trust, r.satisfaction, r.comment_sentiment,
            r.customer_type, r.language, r.region,
-           c.customer_key IS NULL AS unknown_customer,
-           COALESCE(f.first_at < c.received_at, FALSE) AS returning_customer
+           h.customer_history IS NULL AS unknown_customer,
+           COALESCE(h.customer_history = 'returning', FALSE) AS returning_customer
     FROM fact_survey_response r
-    LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = r.case_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day
 ),
 received AS (

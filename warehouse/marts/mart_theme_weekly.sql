@@ -5,8 +5,9 @@
 -- identical bits whatever order a parallel aggregate met the rows in.
 -- Parameters: :period_start, :start_day (inclusive), :end_day (exclusive): the ISO week.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- case_customer_history: each case's customer_history (first_time / returning), from its
+-- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
+-- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
 WITH kinds AS (
     SELECT segment_kind
@@ -14,11 +15,9 @@ WITH kinds AS (
 ),
 texts AS (
     SELECT r.service_id, r.journey_id, 'survey_comment' AS source, r.customer_type, r.language, r.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+           COALESCE(h.customer_history, 'unknown') AS customer_history
     FROM fact_survey_response r
-    LEFT JOIN fact_case c ON c.case_key = r.case_key
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = r.case_key
     WHERE r.response_date >= :start_day AND r.response_date < :end_day
       AND r.comment IS NOT NULL AND TRIM(r.comment) <> ''
     UNION ALL
