@@ -336,19 +336,34 @@ def _flag_contacts_and_fill_lookups(conn: sa.Connection, spool: Path, run_id: st
     the lookups' rows per table.
 
     The flags need the days before as this transaction sees them, the lookups only the
-    spool's rows: while the lookups' COPY keeps PostgreSQL's backend busy, the flags are
-    computed in the scratch DuckDB on the other core (after the lookups' own DuckDB work, so
-    that only one scratch DuckDB holds memory at a time).
+    spool's rows. The scratch DuckDB work runs on a thread of its own, one piece after the
+    other (so that only one scratch DuckDB holds memory at a time): each lookup's rows, then
+    the flags. PostgreSQL copies each lookup as soon as its rows are ready, so its backend works
+    on one core while DuckDB orders the next rows or computes the flags on the other: with the
+    rows of every lookup ordered first, the backend waited for them (14 s at 5M contacts).
     """
     flagged = spool.with_name(f"flagged-{_safe(run_id)}.parquet")
     history = repeats.recent_history(conn, spool, spool.with_name(f"history-{_safe(run_id)}.parquet"))
+    lookups: dict[str, int] = {}
+    ordered: list[Future[Path]] = []
     try:
-        ordered = contact_lookups.ordered_lookup_rows(conn.dialect.name, spool)
-        with ThreadPoolExecutor(1, thread_name_prefix="flags") as flagger:
-            flagging = flagger.submit(repeats.set_flags, spool, history, flagged)
-            lookups = contact_lookups.replace_lookup_days(conn, ordered, interval.days)
-            flagging.result()
+        with ThreadPoolExecutor(1, thread_name_prefix="scratch") as scratch_work:
+            tables = contact_lookups.stored_lookups(conn.dialect.name)
+            ordered = [scratch_work.submit(contact_lookups.ordered_lookup_rows, spool, t) for t in tables]
+            flagging = scratch_work.submit(repeats.set_flags, spool, history, flagged)
+            try:
+                for table, rows in zip(tables, ordered, strict=True):
+                    lookups[table.name] = contact_lookups.replace_lookup_days(conn, table, rows.result(),
+                                                                              interval.days)
+                flagging.result()
+            except BaseException:
+                for work in (*ordered, flagging):
+                    work.cancel()  # what has not started; the thread finishes what has
+                raise
     except BaseException:
+        for rows in ordered:  # the rows of lookups not loaded
+            if rows.done() and not rows.cancelled() and rows.exception() is None:
+                rows.result().unlink(missing_ok=True)
         flagged.unlink(missing_ok=True)
         raise
     finally:

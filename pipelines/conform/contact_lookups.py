@@ -17,44 +17,40 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines import scratch, warehouse
-from pipelines.model import CONTACT_LOOKUPS, fact_contact
+from pipelines.model import CONTACT_LOOKUPS, contact_customer_day, fact_contact
 
 
-def ordered_lookup_rows(dialect: str, spool: Path) -> dict[sa.Table, Path]:
-    """Each lookup table the warehouse stores (warehouse.stored_tables), with the rows of the
-    spool's contacts (fact_contact's columns, as loaded) in its index's order, in a parquet
-    file beside the spool. A lookup the warehouse reads as a view of fact_contact gets none."""
-    names = [c.name for c in fact_contact.columns]
+def stored_lookups(dialect: str) -> list[sa.Table]:
+    """The lookup tables a warehouse of ``dialect`` stores (warehouse.stored_tables), the one
+    with the fewest rows first: its rows are ready soonest, so its COPY starts soonest. A lookup
+    the warehouse reads as a view of fact_contact is not among them."""
     stored = warehouse.stored_tables(dialect)
-    ordered: dict[sa.Table, Path] = {}
+    return sorted((t for t in CONTACT_LOOKUPS if t in stored), key=lambda t: t is not contact_customer_day)
+
+
+def ordered_lookup_rows(spool: Path, table: sa.Table) -> Path:
+    """The lookup's rows of the spool's contacts (fact_contact's columns, as loaded) in its
+    index's order, in a parquet file beside the spool."""
+    names = [c.name for c in fact_contact.columns]
+    path = spool.with_name(f"{spool.stem}-{table.name}.parquet")
+    schema = warehouse.arrow_schema(table)
     try:
-        with scratch.session(spool.parent) as local:
-            for table, rows_of in CONTACT_LOOKUPS.items():
-                if table not in stored:
-                    continue
-                rows = rows_of(scratch.parquet(spool, names, "contacts"))
-                path = ordered[table] = spool.with_name(f"{spool.stem}-{table.name}.parquet")
-                schema = warehouse.arrow_schema(table)
-                with pq.ParquetWriter(path, schema, compression="lz4") as writer:
-                    for batch in warehouse.export_batches(local, rows, schema):
-                        writer.write_batch(batch)
+        with (scratch.session(spool.parent) as local,
+              pq.ParquetWriter(path, schema, compression="lz4") as writer):
+            rows = CONTACT_LOOKUPS[table](scratch.parquet(spool, names, "contacts"))
+            for batch in warehouse.export_batches(local, rows, schema):
+                writer.write_batch(batch)
     except BaseException:
-        for path in ordered.values():
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
-    return ordered
+    return path
 
 
-def replace_lookup_days(conn: sa.Connection, ordered: dict[sa.Table, Path],
-                        days: Collection[date]) -> dict[str, int]:
-    """Replace ``days`` of each lookup table with its ordered rows, in the open transaction;
-    returns the rows inserted per table. The files are gone after."""
-    inserted = {}
+def replace_lookup_days(conn: sa.Connection, table: sa.Table, path: Path, days: Collection[date]) -> int:
+    """Replace ``days`` of the lookup table with its ordered rows in ``path``, in the open
+    transaction; returns the rows inserted. The file is gone after."""
     try:
-        for table, path in ordered.items():
-            conn.execute(sa.delete(table).where(warehouse.in_days(table.c.contact_date, days)))
-            inserted[table.name] = warehouse.insert_parquet(conn, table, path)
+        conn.execute(sa.delete(table).where(warehouse.in_days(table.c.contact_date, days)))
+        return warehouse.insert_parquet(conn, table, path)
     finally:
-        for path in ordered.values():
-            path.unlink(missing_ok=True)
-    return inserted
+        path.unlink(missing_ok=True)

@@ -90,3 +90,32 @@ def test_flags_count_history_and_same_day_and_ignore_older_than_7_days(engine, t
     assert {i: stored[keys[i]] for i in day_ids} == expected
     assert expected == {"K1": False, "K2": True, "K3": True, "K4": False, "K5": True,
                         "K6": False, "K7": False, "K8": True, "K9": False}
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # DuckDB stores no lookups
+def test_a_lookup_that_fails_to_load_fails_the_flags_and_leaves_no_files(engine, tmp_path, monkeypatch):
+    """The contact lookups' rows are ordered on a thread while PostgreSQL copies the previous
+    lookup's; when a COPY fails, the rows ordered for the others and the flags are not left behind."""
+    from pipelines import nightly
+    from pipelines.conform import contact_lookups
+    from pipelines.interval import Interval
+
+    warehouse.ensure_schema(engine, bi_layer=False)
+    spool = tmp_path / "conformed-run.parquet"
+    pq.write_table(contacts(["K1", "K2", "K3"], ["C1", "C2", "C1"],
+                            ["2026-03-08T09:00Z", "2026-03-08T10:00Z", "2026-03-08T11:00Z"]), spool)
+    loaded = []
+    load_rows = contact_lookups.replace_lookup_days
+
+    def load_one_then_fail(conn, table, path, days):
+        if loaded:
+            raise RuntimeError(f"COPY into {table.name} failed")
+        loaded.append(table.name)
+        return load_rows(conn, table, path, days)
+
+    monkeypatch.setattr(contact_lookups, "replace_lookup_days", load_one_then_fail)
+    night = Interval(datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+    with pytest.raises(RuntimeError, match="COPY into contact_by_case failed"), engine.begin() as conn:
+        nightly._flag_contacts_and_fill_lookups(conn, spool, "run", night)
+    assert loaded == ["contact_customer_day"]
+    assert [p.name for p in tmp_path.iterdir()] == [spool.name]
