@@ -31,9 +31,9 @@ import sqlalchemy as sa
 from pipelines import warehouse
 from pipelines.conform.catalog import UNMAPPED
 from pipelines.insight.periods import PeriodBounds
-from pipelines.insight.tables import FIRST_SEEN, SEGMENT_KINDS, mart_emerging_terms
+from pipelines.insight.tables import CASE_HISTORY, SEGMENT_KINDS, mart_emerging_terms
 from pipelines.insight.text import has_placeholder, phrases
-from pipelines.model import fact_case, fact_feedback, fact_survey_response
+from pipelines.model import fact_feedback, fact_survey_response
 
 BASELINE_WEEKS = 4
 TOP_TERMS = 10
@@ -120,18 +120,16 @@ def _texts_by_service(conn: sa.Connection, start, end) -> Iterator[pd.DataFrame]
     one service at a time: a service's phrases are counted apart from the others', and a week
     and its baseline at 20M contacts (3M texts) took 1.6 GB when read at once.
 
-    Each customer's first activity comes from ``customer_first_seen``, which the caller
-    fills for the period and its look-back (``pipelines.insight.marts``): computing it here
-    scanned every case and contact ever loaded, once per week rebuilt.
+    Each response's customer history comes from ``case_customer_history``, which the caller
+    fills with the first activity for the period and its look-back (``pipelines.insight.marts``):
+    computing it here scanned every case and contact ever loaded, once per week rebuilt.
     """
-    first_seen = sa.table(FIRST_SEEN, sa.column("customer_key"), sa.column("first_at"))
-    r, c = fact_survey_response, fact_case
-    history = sa.case((c.c.customer_key.is_(None), "unknown"),
-                      (first_seen.c.first_at < c.c.received_at, "returning"), else_="first_time")
+    histories = sa.table(CASE_HISTORY, sa.column("case_key"), sa.column("customer_history"))
+    r = fact_survey_response
+    history = sa.func.coalesce(histories.c.customer_history, "unknown")
     survey = (sa.select(r.c.response_date.label("day"), r.c.service_id, r.c.comment.label("text"),
                         r.c.customer_type, r.c.language, r.c.region, history.label("customer_history"))
-              .select_from(r.outerjoin(c, c.c.case_key == r.c.case_key)
-                           .outerjoin(first_seen, first_seen.c.customer_key == c.c.customer_key))
+              .select_from(r.outerjoin(histories, histories.c.case_key == r.c.case_key))
               .where(r.c.response_date >= start, r.c.response_date < end, r.c.comment.is_not(None),
                      r.c.service_id != UNMAPPED))
     f = fact_feedback

@@ -79,7 +79,7 @@ class PeriodMart:
     build: Callable[[sa.Connection, PeriodBounds], pd.DataFrame] | None = None  # Python, not SQL
     later_periods: int = 0  # periods after a touched one whose rows read it (a baseline)
     contact_customers: bool = False  # its SQL names the customers of the period's contacts
-    # a Python build reading customer_first_seen for the texts this long before its period
+    # a Python build reading case_customer_history for the texts this long before its period
     first_seen_lookback: timedelta | None = None
 
     @property

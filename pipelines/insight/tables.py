@@ -310,8 +310,8 @@ INSIGHT_TABLES = (dim_theme, dim_unit_cost, fact_text_theme, agg_contact_daily, 
 
 # Each customer's first case receipt or contact, for the customers a night's periods can name:
 # a temporary table filled once per run (pipelines.insight.marts.fill_first_seen), read by the
-# mart SQL and the emerging-terms build.
+# contact marts' SQL.
 FIRST_SEEN = "customer_first_seen"
 # Each case's customer_history (first_time / returning) for the cases of those customers, filled
-# with it: what the survey marts read of a response's case.
+# with it: what the case and survey marts and the emerging-terms build read of a case.
 CASE_HISTORY = "case_customer_history"

@@ -7,11 +7,10 @@
 -- at the journey's case-decided stage (which is the stage the catalog's survey forms ask about).
 -- Parameters: :period_start, :start_day, :end_day (the quarter), :fiscal_year, :fiscal_quarter.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- case_customer_history: each case's customer_history (first_time / returning), from its
+-- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
+-- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
--- case_customer_history: each of those customers' cases' customer_history, derived from it once
--- per run, which the responses read of their case.
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
@@ -19,11 +18,10 @@ WITH kinds AS (
 decided AS (
     SELECT c.service_id, c.journey_id, j.stage, COALESCE(c.channel, 'unknown') AS channel,
            c.customer_key, c.customer_type, c.language, c.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+           COALESCE(h.customer_history, 'unknown') AS customer_history
     FROM fact_case c
     JOIN dim_journey j ON j.journey_id = c.journey_id AND j.is_case_decided_stage
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = c.case_key
     WHERE c.decided_date >= :start_day AND c.decided_date < :end_day
       AND c.status IN ('approved', 'denied') AND c.service_id <> 'unmapped'
 ),

@@ -6,18 +6,18 @@
 -- Age counts calendar days (UTC) from receipt to the review date, like cycle_days.
 -- Parameters: :period_start (the week's Monday), :review_date, :as_of.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- case_customer_history: each case's customer_history (first_time / returning), from its
+-- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
+-- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
 WITH in_process AS (
     SELECT c.case_key, c.service_id, c.journey_id, c.product_line, c.office, c.channel,
            c.customer_type, c.language, c.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history,
+           COALESCE(h.customer_history, 'unknown') AS customer_history,
            c.received_date, c.standard_days,
            CAST(:review_date AS DATE) - c.received_date AS age_days
     FROM fact_case c
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = c.case_key
     WHERE c.received_at < :as_of
       AND c.standard_days IS NOT NULL
       AND (c.decided_at IS NULL OR c.decided_at >= :as_of)

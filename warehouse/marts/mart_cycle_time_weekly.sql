@@ -2,8 +2,9 @@
 -- service and product line against the standard, per customer segment.
 -- Parameters: :period_start, :start_day (inclusive), :end_day (exclusive): the ISO week.
 -- Portable between DuckDB and PostgreSQL.
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- case_customer_history: each case's customer_history (first_time / returning), from its
+-- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
+-- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
 WITH kinds AS (
     SELECT segment_kind
@@ -12,10 +13,9 @@ WITH kinds AS (
 completed AS (
     SELECT c.service_id, c.journey_id, c.product_line, c.standard_days, c.cycle_days, c.over_standard,
            c.customer_type, c.language, c.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+           COALESCE(h.customer_history, 'unknown') AS customer_history
     FROM fact_case c
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = c.case_key
     WHERE c.decided_date >= :start_day AND c.decided_date < :end_day
       AND c.status IN ('approved', 'denied')
 )

@@ -5,11 +5,10 @@
 -- Parameters: :start_day (inclusive), :end_day (exclusive). Portable between DuckDB and PostgreSQL.
 -- customer_history: 'returning' when the customer already had a case received or a contact
 -- before the case the record is about (before the contact itself when it names no known case).
--- customer_first_seen: each customer's earliest case receipt or contact, for the customers the
--- periods being rebuilt can name (filled once per run by pipelines.insight.marts.fill_first_seen;
+-- case_customer_history: each case's customer_history (first_time / returning), from its
+-- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
+-- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
 -- joined as a table, not a CTE: PostgreSQL plans a CTE named twice without its statistics).
--- case_customer_history: each of those customers' cases' customer_history, derived from it once
--- per run, which the responses read of their case.
 WITH kinds AS (
     SELECT segment_kind
     FROM (VALUES ('all'), ('customer_type'), ('language'), ('region'), ('customer_history')) AS k(segment_kind)
@@ -17,10 +16,9 @@ WITH kinds AS (
 cases AS (
     SELECT c.service_id, c.journey_id, c.received_date, c.decided_date, c.status, c.cycle_days,
            c.over_standard, c.customer_type, c.language, c.region,
-           CASE WHEN c.customer_key IS NULL THEN 'unknown'
-                WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
+           COALESCE(h.customer_history, 'unknown') AS customer_history
     FROM fact_case c
-    LEFT JOIN customer_first_seen f ON f.customer_key = c.customer_key
+    LEFT JOIN case_customer_history h ON h.case_key = c.case_key
     WHERE (c.received_date >= :start_day AND c.received_date < :end_day)
        OR (c.decided_date >= :start_day AND c.decided_date < :end_day)
 ),
