@@ -20,11 +20,12 @@ MEMORY_LIMIT = "512MB"
 
 
 @contextmanager
-def session(work_dir: Path) -> Iterator[sa.Connection]:
-    """A fresh in-memory DuckDB spilling into a folder of its own under ``work_dir``; both gone after."""
+def session(work_dir: Path, memory_limit: str | None = None) -> Iterator[sa.Connection]:
+    """A fresh in-memory DuckDB spilling into a folder of its own under ``work_dir``; both gone after.
+    Its memory bound is ``MEMORY_LIMIT`` unless given."""
     with tempfile.TemporaryDirectory(prefix=".spill-", dir=work_dir) as spill:
         engine = sa.create_engine("duckdb:///:memory:", poolclass=NullPool, connect_args={"config": {
-            "memory_limit": MEMORY_LIMIT, "temp_directory": spill}})
+            "memory_limit": memory_limit or MEMORY_LIMIT, "temp_directory": spill}})
         try:
             with engine.connect() as conn:
                 yield conn

@@ -10,9 +10,11 @@ before the day's first contact is needed: anything older is never the previous o
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -25,6 +27,9 @@ REPEAT_WINDOW = timedelta(days=7)
 FLAG = "repeat_within_7d"
 HISTORY_COLUMNS = ("customer_key", "service_id", "start_time")
 ROW = scratch.ROW_NUMBER
+ROW_SCHEMA = pa.schema([pa.field(ROW, pa.int64())])
+# Contacts whose repeat flags one window computes, and the scratch DuckDB's memory (set_flags).
+FLAG_BUCKET_ROWS, FLAG_MEMORY = 2_500_000, "256MB"
 
 
 def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
@@ -51,26 +56,38 @@ def recent_history(conn: sa.Connection, spool: Path, path: Path) -> Path:
 def set_flags(spool: Path, history: Path, out: Path) -> int:
     """``flag_contacts`` without the warehouse: the flags from the spool and its ``recent_history``.
 
-    The window runs over the keys only; the flags, in spool order, are then set on the
-    spool's batches as they stream to ``out``, so memory holds one flag per contact, never
-    the day's contacts.
+    The window runs over the keys only, and over about ``FLAG_BUCKET_ROWS`` contacts at a time:
+    the customers and services are split into buckets by a hash, each bucket's window sees all
+    of its keys' contacts, and only the repeats come back (row numbers, set in one array of
+    flags). The flags, in spool order, are then set on the spool's batches as they stream to
+    ``out``, so memory holds one flag per contact, never the day's contacts.
+
+    The scratch DuckDB gets ``FLAG_MEMORY`` (it spills beyond it): it runs beside the warehouse's
+    memory in the load process, and with the scratch's usual 512 MB the flags of a night of 20M
+    contacts took the load to 1.65 GB. 20M contacts: 38.9 s and 595 MB over the process before,
+    as one window under 512 MB; 45.7 s and 352 MB in buckets under 256 MB (5M: 8.0 -> 9.4 s).
     """
     names = [c.name for c in fact_contact.columns]
-    with scratch.session(out.parent) as local:
+    contacts = pq.read_metadata(spool).num_rows
+    buckets = max(1, math.ceil(contacts / FLAG_BUCKET_ROWS))
+    repeat = np.zeros(contacts, dtype=bool)
+    with scratch.session(out.parent, FLAG_MEMORY) as local:
         keys = scratch.parquet(spool, names, "keys", numbered=True)
-        flags = _flags(keys, scratch.parquet(history, HISTORY_COLUMNS, "history")).subquery("flags")
-        in_spool_order = sa.select(flags.c[FLAG]).order_by(flags.c[ROW])
-        flag_schema = pa.schema([pa.field(FLAG, pa.bool_())])
-        values = warehouse.export_table(local, in_spool_order, flag_schema).column(FLAG)
+        earlier = scratch.parquet(history, HISTORY_COLUMNS, "history")
+        for bucket in range(buckets):
+            flags = _flags(keys, earlier, bucket, buckets).subquery("flags")
+            repeated = sa.select(flags.c[ROW]).where(flags.c[FLAG])
+            for batch in warehouse.export_batches(local, repeated, ROW_SCHEMA):
+                repeat[batch.column(ROW).to_numpy()] = True
     schema = pq.read_schema(spool)
     position, written = schema.get_field_index(FLAG), 0
     with pq.ParquetWriter(out, schema, compression="lz4") as writer:
         for batch in warehouse.parquet_batches(spool):
-            writer.write_batch(batch.set_column(position, FLAG, values.slice(written, batch.num_rows)
-                                                .combine_chunks()))
+            values = pa.array(repeat[written:written + batch.num_rows], pa.bool_())
+            writer.write_batch(batch.set_column(position, FLAG, values))
             written += batch.num_rows
-    if written != len(values):
-        raise AssertionError(f"repeat flags: {len(values)} flags for {written} contacts in {spool}")
+    if written != contacts:
+        raise AssertionError(f"repeat flags: {contacts} flags for {written} contacts in {spool}")
     return written
 
 
@@ -92,12 +109,18 @@ def _export_history(conn: sa.Connection, first, path: Path) -> None:
             writer.write_batch(batch)
 
 
-def _flags(keys: sa.FromClause, history: sa.FromClause) -> sa.Select:
-    """Each spool row's flag: a window over the day's keys and the history's latest contacts."""
+def _flags(keys: sa.FromClause, history: sa.FromClause, bucket: int, buckets: int) -> sa.Select:
+    """The flag of each spool row whose customer and service fall in ``bucket`` of ``buckets``:
+    a window over the day's keys and the history's latest contacts."""
+    def in_bucket(rows: sa.FromClause) -> sa.ColumnElement[bool]:
+        return sa.func.hash(rows.c.customer_key, rows.c.service_id) % buckets == bucket
+
     window_keys = ("customer_key", "service_id", "start_time", "contact_key")
-    current = sa.select(keys.c[ROW], *[keys.c[n] for n in window_keys], sa.literal(1).label("current"))
+    current = sa.select(keys.c[ROW], *[keys.c[n] for n in window_keys], sa.literal(1).label("current")).where(
+        in_bucket(keys))
     earlier = sa.select(sa.null().label(ROW), *[history.c[n] if n in HISTORY_COLUMNS else sa.null().label(n)
-                                               for n in window_keys], sa.literal(0).label("current"))
+                                               for n in window_keys], sa.literal(0).label("current")).where(
+        in_bucket(history))
     keyed = sa.union_all(current, earlier).subquery("keyed")
     previous = sa.func.lag(keyed.c.start_time).over(
         partition_by=[keyed.c.customer_key, keyed.c.service_id],

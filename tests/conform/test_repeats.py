@@ -62,7 +62,10 @@ def engine(request, tmp_path, server_database):
     engine.dispose()
 
 
-def test_flags_count_history_and_same_day_and_ignore_older_than_7_days(engine, tmp_path):
+@pytest.mark.parametrize("bucket_rows", [repeats.FLAG_BUCKET_ROWS, 2], ids=["one window", "windows of 2"])
+def test_flags_count_history_and_same_day_and_ignore_older_than_7_days(engine, tmp_path, bucket_rows,
+                                                                       monkeypatch):
+    monkeypatch.setattr(repeats, "FLAG_BUCKET_ROWS", bucket_rows)  # 9 contacts: 5 buckets of customers
     # history: C2 six days before, C3 eight days before, C4 exactly 7 days before,
     # C5 nine and two days before, C6 ten and eight days before, and contacts without a customer
     history_ids = ["H2", "H3", "H4", "H5a", "H5b", "H6a", "H6b", "H7"]
