@@ -28,8 +28,8 @@ FLAG = "repeat_within_7d"
 HISTORY_COLUMNS = ("customer_key", "service_id", "start_time")
 ROW = scratch.ROW_NUMBER
 ROW_SCHEMA = pa.schema([pa.field(ROW, pa.int64())])
-# Contacts whose repeat flags one window computes, and the scratch DuckDB's memory (set_flags).
-FLAG_BUCKET_ROWS, FLAG_MEMORY = 2_500_000, "256MB"
+# Contacts whose repeat flags one window computes (set_flags).
+FLAG_BUCKET_ROWS = 2_500_000
 
 
 def flag_contacts(conn: sa.Connection, spool: Path, out: Path) -> int:
@@ -62,16 +62,15 @@ def set_flags(spool: Path, history: Path, out: Path) -> int:
     flags). The flags, in spool order, are then set on the spool's batches as they stream to
     ``out``, so memory holds one flag per contact, never the day's contacts.
 
-    The scratch DuckDB gets ``FLAG_MEMORY`` (it spills beyond it): it runs beside the warehouse's
-    memory in the load process, and with the scratch's usual 512 MB the flags of a night of 20M
-    contacts took the load to 1.65 GB. 20M contacts: 38.9 s and 595 MB over the process before,
-    as one window under 512 MB; 45.7 s and 352 MB in buckets under 256 MB (5M: 8.0 -> 9.4 s).
+    The scratch DuckDB works within ``scratch.IN_LOAD_MEMORY``. 20M contacts: 38.9 s and 595 MB
+    over the process as one window under the scratch's usual 512 MB; 45.7 s and 352 MB in
+    buckets under 256 MB, each bucket scanning the spool's keys again (5M: 8.0 -> 9.4 s).
     """
     names = [c.name for c in fact_contact.columns]
     contacts = pq.read_metadata(spool).num_rows
     buckets = max(1, math.ceil(contacts / FLAG_BUCKET_ROWS))
     repeat = np.zeros(contacts, dtype=bool)
-    with scratch.session(out.parent, FLAG_MEMORY) as local:
+    with scratch.session(out.parent, scratch.IN_LOAD_MEMORY) as local:
         keys = scratch.parquet(spool, names, "keys", numbered=True)
         earlier = scratch.parquet(history, HISTORY_COLUMNS, "history")
         for bucket in range(buckets):
