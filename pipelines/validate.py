@@ -247,7 +247,11 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
     for expectation in expectations:
         suite.add_expectation(expectation)
     batch = batch_definition.get_batch(batch_parameters={"dataframe": _for_gx(typed, expectations)})
-    result = batch.validate(suite, result_format=RESULT_FORMAT)
+    try:
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+    finally:
+        del batch
+        _forget_batches(source)
     _add_index_queries(result)
     failures: list[_Failure] = []
     for item in result.results:
@@ -270,6 +274,17 @@ def _gx_failures(contract: Contract, typed: pd.DataFrame, interval: Interval):
         for bulky in ("unexpected_list", "unexpected_index_list"):
             (item.result or {}).pop(bulky, None)
     return failures, bool(result.success), dict(result.statistics), result.to_json_dict()
+
+
+def _forget_batches(source) -> None:
+    """Drop the frame GX keeps in its execution engine after validating it.
+
+    GX holds the last batch's data until the next batch replaces it, so the checked
+    columns of one batch stayed in memory while the next was read, parsed and checked.
+    """
+    manager = source.get_execution_engine().batch_manager
+    manager.batch_data_cache.clear()
+    manager.reset_batch_cache()
 
 
 def _for_gx(typed: pd.DataFrame, expectations: list) -> pd.DataFrame:

@@ -156,3 +156,25 @@ def test_failing_rows_keep_their_reasons_through_the_whole_batch():
     assert reasons[42] == "column wait_seconds: -5 is outside [0.0, 86400.0]"
     assert reasons[54] == "column start_time: '2026-03-05T10:00:00+00:00' is outside the run's data interval"
     assert list(result.clean["_row"][:3]) == [2, 3, 4]
+
+
+def test_gx_lets_go_of_a_batch_once_it_is_validated(monkeypatch):
+    """The frame handed to GX is freed with the batch: GX's engine kept it until the next
+    batch replaced it, beside that batch's own frames."""
+    import gc
+    import weakref
+
+    handed: list[weakref.ref] = []
+    narrow = validate._for_gx
+
+    def kept_track_of(typed, expectations):
+        frame = narrow(typed, expectations)
+        handed.append(weakref.ref(frame))
+        return frame
+
+    monkeypatch.setattr(validate, "_for_gx", kept_track_of)
+    contract = load_contract(REPO_ROOT / "schemas", "contact_center")
+    result = validate.validate_batch(contract, RawBatch("contact_center", contacts(300), ["x"]), DAY)
+    gc.collect()
+    assert len(handed) == 1 and handed[0]() is None
+    assert len(result.clean) + len(result.quarantine) == 300
