@@ -444,7 +444,8 @@ class Protected:
     redactions: pd.DataFrame
 
 
-def _counts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def counts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Redaction counts (``REDACTION_COLUMNS``) from records of them."""
     return pd.DataFrame(rows, columns=REDACTION_COLUMNS).astype({
         "column_name": "string", "zone": "string", "pii_type": "string", "redactions": "int64",
         "texts_redacted": "int64", "texts_checked": "int64"})
@@ -452,7 +453,7 @@ def _counts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def no_redactions() -> pd.DataFrame:
     """Redaction counts of a source without free text (``REDACTION_COLUMNS``, no rows)."""
-    return _counts_frame([])
+    return counts_frame([])
 
 
 def combine_counts(*counts: pd.DataFrame | None) -> pd.DataFrame:
@@ -499,7 +500,7 @@ class PrivacyPolicy:
                 result = self.config.redactor.redact(out[col.name])
                 out[col.name] = result.text
                 counts += self._count_rows(col.name, CURATED, result)
-        return Protected(out, _counts_frame(counts))
+        return Protected(out, counts_frame(counts))
 
     def protect_quarantine(self, source: str, quarantine: pd.DataFrame) -> Protected:
         """Redact the free text inside quarantined records (``record`` JSON and ``reason``).
@@ -510,7 +511,7 @@ class PrivacyPolicy:
         contract = load_contract(self.schemas_dir, source)
         free_text = [c.name for c in contract.columns if c.pii == "free_text"]
         if not free_text or quarantine.empty:
-            return Protected(quarantine, _counts_frame([]))
+            return Protected(quarantine, counts_frame([]))
         records = [json.loads(r) if isinstance(r, str) else {} for r in quarantine["record"].tolist()]
         counts = []
         for name in free_text:
@@ -524,7 +525,7 @@ class PrivacyPolicy:
         out["record"] = pd.Series([json.dumps(r, default=str, sort_keys=True) for r in records],
                                   index=quarantine.index, dtype="string")
         out["reason"] = self._redact_reasons(quarantine["reason"], set(free_text))
-        return Protected(out, _counts_frame(counts))
+        return Protected(out, counts_frame(counts))
 
     def _redact_reasons(self, reasons: pd.Series, free_text: set[str]) -> pd.Series:
         """Reasons quote the failing value; redact the parts about a free-text column."""

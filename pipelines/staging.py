@@ -2,7 +2,8 @@
 
 ``<home>/staging/<source>/<day>/`` holds ``clean-NNNNN.parquet`` and
 ``quarantine-NNNNN.parquet`` per batch, the run's merged GX result
-(``gx_validation.json``, for the Data Docs) and ``result.json``, written last and
+(``gx_validation.json``, for the Data Docs), for most sources the batches already conformed
+to their fact's rows (``conformed-<run>.parquet``) and ``result.json``, written last and
 tagged with the run id: the load takes only what *this* run validated completely. A
 run that fails writes ``error.json`` instead, so the load can say why the source is
 missing.
@@ -16,7 +17,7 @@ GX does inside a batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,14 @@ class StageWriter:
         if result.gx_result is not None:
             self.gx_results.append(result.gx_result)
 
-    def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
-        """Quarantine keys repeated across batches, then write the run's result (last)."""
+    def finish(self, summary: dict[str, Any],
+               conform: Callable[[list[Path]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """Quarantine keys repeated across batches, then write the run's result (last).
+
+        ``conform``, given the clean files as they end up, returns what it made of them
+        (``summary["conformed"]``): it runs before the result is written, so a staged source
+        is complete with it or not staged at all.
+        """
         moved = self._quarantine_repeated_keys()
         self.rows_valid -= moved
         self.rows_quarantined += moved
@@ -117,6 +124,8 @@ class StageWriter:
                    "batches": len(self.clean_files)}
         if self.rows_valid + self.rows_quarantined != self.rows_read:
             raise AssertionError(f"{self.contract.source}: staging lost rows")
+        if conform is not None:
+            summary["conformed"] = conform(self.clean_files)
         (self.folder / RESULT_FILE).write_text(json.dumps(summary, default=str))
         (self.folder / ERROR_FILE).unlink(missing_ok=True)
         return summary
