@@ -11,7 +11,9 @@ Loads one UTC day of operational (O) and experience (X) data into the warehouse:
 2. `list_sources` lists the sources with a contract in `schemas/sources`.
 3. `extract_and_validate` runs once per source (dynamic task mapping; the grid shows
    the source name): extract the day, keep the raw copy, validate against the contract,
-   stage clean rows and quarantine bad ones.
+   stage clean rows and quarantine bad ones, and conform the clean rows to the fact's rows
+   (pseudonyms, redaction, codes; the survey's are conformed by the load, which reads the
+   night's cases).
 4. `conform_and_load` runs when every source is done, *even if some failed*: it loads
    what was staged and writes the ledger (rows read = loaded + quarantined).
 5. `build_marts` recomputes the marts for the day (and the weeks, months and fiscal

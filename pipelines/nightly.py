@@ -5,8 +5,9 @@ Every function takes the interval and run id as arguments and returns what it di
 run the job without a scheduler.
 
 Between the per-source extract tasks and the load task, each source's validated rows
-wait in ``<home>/staging/<source>/<day>/`` tagged with the run id, so the load only
-takes what *this* run validated.
+(and, for every source but the survey, the fact rows conformed from them) wait in
+``<home>/staging/<source>/<day>/`` tagged with the run id, so the load only takes what
+*this* run validated.
 """
 
 from __future__ import annotations
