@@ -180,7 +180,7 @@ def _conform_staged(settings: Settings, source: str, clean_files: list[Path], in
     reports the failure as a load failure, after its own checks (schema drift first).
     """
     began = time.perf_counter()
-    spool = staging_dir(settings, source, interval) / f"conformed-{_safe(run_id)}.parquet"
+    spool = _extract_spool(settings, source, interval, run_id)
     target = FACT_TABLES[SOURCE_FACT[source]]
     batches = (pd.read_parquet(path) for path in clean_files)
     try:
@@ -197,6 +197,12 @@ def _conform_staged(settings: Settings, source: str, clean_files: list[Path], in
         seconds["conform"] = time.perf_counter() - began
     return {"spool": spool.name, "rows": rows, "unmapped": _records(unmapped),
             "redactions": _records(redactions if redactions is not None else privacy.no_redactions())}
+
+
+def _extract_spool(settings: Settings, source: str, interval: Interval, run_id: str) -> Path:
+    """Where an extract leaves its conformed rows; the load removes the file once they are loaded
+    and in the lake (a later rerun of the load conforms the staged batches again)."""
+    return staging_dir(settings, source, interval) / f"conformed-{_safe(run_id)}.parquet"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -339,8 +345,9 @@ def _conformed_spool(
     conn: sa.Connection, target: sa.Table,
 ) -> tuple[Path, int, pd.DataFrame, pd.DataFrame | None]:
     """The load's spool of the source's fact rows: a link to what the extract conformed, or
-    conformed now (the survey; a day staged before extracts conformed). The extract's own
-    file stays for a rerun of the load: flagging the contacts replaces the load's spool."""
+    conformed now (the survey; a source whose extract could not conform; a rerun after the
+    extract's file was loaded). The extract's file stays until the load has committed:
+    flagging the contacts replaces the load's spool, not it."""
     folder = staging_dir(settings, staged.source, interval)
     spool = folder / f"loading-{_safe(run_id)}.parquet"
     spool.unlink(missing_ok=True)
@@ -511,6 +518,7 @@ def _load_committed(engine: sa.Engine, settings: Settings, source: str, catalog:
         _write_lake(settings, loaded.table, loaded.spool, interval)
     finally:
         loaded.spool.unlink(missing_ok=True)
+    _extract_spool(settings, source, interval, run_id).unlink(missing_ok=True)  # staging keeps no copy
     loaded.seconds["lake"] = time.perf_counter() - clock
     lake.write_partition(
         lake.partition_path(settings.lake_dir, f"quarantine_{source}", "date", interval.days[0]),

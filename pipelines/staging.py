@@ -106,9 +106,9 @@ class StageWriter:
                conform: Callable[[list[Path]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
         """Quarantine keys repeated across batches, then write the run's result (last).
 
-        ``conform``, given the clean files as they end up, returns what it made of them
-        (``summary["conformed"]``): it runs before the result is written, so a staged source
-        is complete with it or not staged at all.
+        ``conform``, given the clean files as they end up, returns what it made of them, or
+        None (``summary["conformed"]``): it runs before the result is written, so the load
+        never sees a staged source whose conform is still under way.
         """
         moved = self._quarantine_repeated_keys()
         self.rows_valid -= moved
