@@ -72,6 +72,7 @@ from pipelines.sources._common import (
     source_column_names,
     text_array,
 )
+from pipelines.sources.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +173,10 @@ def response_batches(
                 "page[number]": 1,
                 "page[size]": options.page_size,
             }
-            seen: set[str] = set()  # ids are per form: a repeat can only come from the same form
+            seen = SeenIds()  # ids are per form: a repeat can only come from the same form
 
             def columns_of(origin: str, submissions: list[Any], form: str = form,
-                           seen: set[str] = seen) -> tuple[dict[str, Any], list[int]]:
+                           seen: SeenIds = seen) -> tuple[dict[str, Any], list[int]]:
                 return _page_columns(contract.source, form, submissions, origin, interval, seen, counts)
 
             for origin, (columns, rows) in api.pages(client, f"/forms/{form}/responses", query,
@@ -400,7 +401,7 @@ def _page_columns(
     submissions: list[Any],
     origin: str,
     interval: Interval,
-    seen: set[str],
+    seen: SeenIds,
     counts: _Counts,
 ) -> tuple[dict[str, Any], list[int]]:
     """One page as Arrow text columns: ``id``, ``form_uuid``, every attribute; and the kept positions.
@@ -428,14 +429,14 @@ def _page_columns(
         elif not start <= created < end:
             counts.outside += 1
             continue
-        text_id = received_id if isinstance(received_id, str) else as_text(received_id)
-        if text_id in seen:
-            counts.repeated += 1
-            continue
-        seen.add(text_id)
-        ids.append(text_id)
+        ids.append(received_id if isinstance(received_id, str) else as_text(received_id))
         kept.append(attributes)
         rows.append(position)
+    new = seen.keep_new(ids)
+    if not new.all():
+        counts.repeated += int((~new).sum())
+        ids, kept, rows = ([item for item, keep in zip(items, new, strict=True) if keep]
+                           for items in (ids, kept, rows))
     columns: dict[str, Any] = {"id": ids, "form_uuid": pa.repeat(pa.scalar(form, ARROW_TEXT), len(rows))}
     for name, values in record_columns(kept).items():
         columns.setdefault(name, values)  # ``id`` and ``form_uuid`` are the submission's own
