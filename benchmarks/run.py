@@ -312,17 +312,19 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}")
 
 
-LOAD_PARTS = {"conform": "conform (all sources)",
+LOAD_PARTS = {"conform": "conform (the sources its extract did not conform: the survey)",
               "load": "load (repeat flags, bulk insert, quarantine, ledger)",
               "lake": "lake partitions"}
 
 
 def load_parts(stage: Measure) -> dict[str, float]:
-    """The load stage's seconds split into conform, load and lake, summed over the sources."""
+    """The load stage's seconds split into conform, load and lake, summed over the sources;
+    an extract's conform (every source's but the survey's is conformed by its extract)."""
     per_source = [counts.get("seconds", {}) for counts in stage.detail.get("loaded", {}).values()
                   if isinstance(counts, dict)]
     if not per_source:
-        return {}
+        conform = (stage.detail.get("seconds") or {}).get("conform")
+        return {"conform": conform} if conform is not None else {}
     return {label: sum(seconds.get(part, 0.0) for seconds in per_source)
             for part, label in LOAD_PARTS.items()}
 
