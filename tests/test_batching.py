@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from demo_homes import SOURCES_WITHOUT_SURVEY, home_without_survey
 
 from pipelines import nightly, sources, staging
 from pipelines.demo import advance_sources, build_demo_sources
@@ -25,7 +26,7 @@ from pipelines.model import metadata
 from pipelines.settings import REPO_ROOT, Settings
 
 DAY1, DAY2 = date(2026, 3, 2), date(2026, 3, 3)
-SOURCES = ("case_db", "contact_center", "web_analytics", "feedback")  # no survey API to serve
+SOURCES = SOURCES_WITHOUT_SURVEY
 SMALL_BATCH = 97
 VOLATILE = {"run_id", "loaded_at", "purged_at", "record", "reason"}
 
@@ -35,15 +36,7 @@ def midnight_after(day: date) -> datetime:
 
 
 def run_two_nights(home, batch_rows: int, monkeypatch) -> Settings:
-    schemas = home / "schemas"
-    shutil.copytree(REPO_ROOT / "schemas", schemas)
-    for path in (schemas / "sources").glob("*.yaml"):
-        if path.stem not in SOURCES:
-            path.unlink()
-    env = {"XOFLOW_HOME": str(home), "XOFLOW_SCHEMAS_DIR": str(schemas), "XOFLOW_SURVEY_API_KEY": "unused",
-           "XOFLOW_PSEUDONYM_KEY": "batching-test-key"}
-    settings = Settings.from_env(env)
-    demo = Settings.from_env(env | {"XOFLOW_SCHEMAS_DIR": str(REPO_ROOT / "schemas")})
+    settings, demo, _ = home_without_survey(home, "batching-test-key")
     world = build_demo_sources(demo, DAY1, DAY2, seed=11, as_of=midnight_after(DAY1))
     contacts = settings.landing_dir / "contact_center" / f"contacts_{DAY1.isoformat()}.csv"
     lines = contacts.read_text().splitlines(keepends=True)

@@ -11,39 +11,31 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from demo_homes import SOURCES_WITHOUT_SURVEY, home_without_survey
 
 from pipelines import nightly, warehouse
 from pipelines.demo import build_demo_sources
 from pipelines.interval import Interval
 from pipelines.model import metadata
-from pipelines.settings import REPO_ROOT, Settings
+from pipelines.settings import Settings
 from pipelines.staging import RESULT_FILE, staging_dir
 
 DAY = date(2026, 3, 2)
 NIGHT = Interval.for_day(DAY)
-SOURCES = ("case_db", "contact_center", "web_analytics", "feedback")  # no survey API to serve
+SOURCES = SOURCES_WITHOUT_SURVEY
 FACTS = ("fact_case", "fact_contact", "fact_web_daily", "fact_feedback", "quarantine", "unmapped_code",
          "ledger_redaction")
 
 
 def home_with_demo_day(root: Path, name: str) -> Settings:
-    home = root / name
-    schemas = home / "schemas"
-    shutil.copytree(REPO_ROOT / "schemas", schemas)
-    for path in (schemas / "sources").glob("*.yaml"):
-        if path.stem not in SOURCES:
-            path.unlink()
-    env = {"XOFLOW_HOME": str(home), "XOFLOW_SCHEMAS_DIR": str(schemas), "XOFLOW_SURVEY_API_KEY": "unused",
-           "XOFLOW_PSEUDONYM_KEY": "conform-in-extract-key"}
-    demo = Settings.from_env(env | {"XOFLOW_SCHEMAS_DIR": str(REPO_ROOT / "schemas")})
+    settings, demo, _ = home_without_survey(root / name, "conform-in-extract-key")
     build_demo_sources(demo, DAY, DAY, seed=11, as_of=datetime.combine(DAY + timedelta(days=1),
                                                                       datetime.min.time(), tzinfo=UTC))
-    return Settings.from_env(env)
+    return settings
 
 
 def extract_all(settings: Settings, run_id: str) -> dict[str, dict]:

@@ -11,7 +11,6 @@ on a real PostgreSQL database.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from demo_homes import SOURCES_WITHOUT_SURVEY, home_without_survey
 
 from pipelines import ledger, nightly, warehouse
 from pipelines.demo import advance_sources, build_demo_sources
@@ -30,7 +30,7 @@ from pipelines.model import fact_case, fact_contact, metadata
 from pipelines.settings import REPO_ROOT, Settings
 
 DAY1, DAY2 = date(2026, 3, 2), date(2026, 3, 3)
-SOURCES = ("case_db", "contact_center", "web_analytics", "feedback")  # no survey API to serve
+SOURCES = SOURCES_WITHOUT_SURVEY
 NIGHT2 = Interval.for_day(DAY2)
 
 
@@ -47,17 +47,10 @@ class Staged:
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
 def night2_staged(request, tmp_path_factory) -> Staged:
     home = tmp_path_factory.mktemp(f"atomicity_{request.param}")
-    schemas = home / "schemas"
-    shutil.copytree(REPO_ROOT / "schemas", schemas)
-    for path in (schemas / "sources").glob("*.yaml"):
-        if path.stem not in SOURCES:
-            path.unlink()
-    env = {"XOFLOW_HOME": str(home), "XOFLOW_SCHEMAS_DIR": str(schemas), "XOFLOW_SURVEY_API_KEY": "unused",
-           "XOFLOW_PSEUDONYM_KEY": "atomicity-test-key"}
+    server = {}
     if request.param == "postgresql":
-        env["XOFLOW_WAREHOUSE_URL"] = request.getfixturevalue("server_database")("postgresql", "atomicity")
-    settings = Settings.from_env(env)
-    demo = Settings.from_env(env | {"XOFLOW_SCHEMAS_DIR": str(REPO_ROOT / "schemas")})
+        server["XOFLOW_WAREHOUSE_URL"] = request.getfixturevalue("server_database")("postgresql", "atomicity")
+    settings, demo, env = home_without_survey(home, "atomicity-test-key", **server)
     world = build_demo_sources(demo, DAY1, DAY2, seed=7, as_of=midnight_after(DAY1))
     nightly.run_day(DAY1, "night1", settings)
     advance_sources(demo, world, midnight_after(DAY2))
