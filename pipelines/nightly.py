@@ -348,15 +348,15 @@ def _conformed_spool(
     conformed now (the survey; a source whose extract could not conform; a rerun after the
     extract's file was loaded). The extract's file stays until the load has committed:
     flagging the contacts replaces the load's spool, not it."""
-    folder = staging_dir(settings, staged.source, interval)
-    spool = folder / f"loading-{_safe(run_id)}.parquet"
+    spool = staging_dir(settings, staged.source, interval) / f"loading-{_safe(run_id)}.parquet"
     spool.unlink(missing_ok=True)
     done = staged.summary.get("conformed")
-    if done and (folder / done["spool"]).exists():
+    extracted = _extract_spool(settings, staged.source, interval, run_id)
+    if done and extracted.exists():
         try:
-            os.link(folder / done["spool"], spool)
+            os.link(extracted, spool)
         except OSError:  # a file system without hard links
-            shutil.copyfile(folder / done["spool"], spool)
+            shutil.copyfile(extracted, spool)
         return (spool, int(done["rows"]), _unmapped_frame(done["unmapped"]),
                 privacy.counts_frame(done["redactions"]))
     rows, unmapped, redactions = _conform_to_spool(conn, staged.source, staged.clean_batches(), catalog,

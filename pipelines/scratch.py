@@ -18,9 +18,10 @@ from sqlalchemy.pool import NullPool
 # Beside the warehouse's own (DuckDB: 512 MB) and the conform's frames, in the same process.
 MEMORY_LIMIT = "512MB"
 # For the work inside a load's transaction (the contact lookups' rows, the repeat flags): it runs
-# beside the warehouse's memory and the other load lane's conform. With 512 MB, the flags of 20M
-# contacts took a DuckDB load to 1,655 MB, and ordering the lookups of 5M contacts a PostgreSQL
-# load to 1,418 MB; with this, 1,377 MB and 1,154 MB (see repeats.set_flags for the seconds).
+# beside the warehouse's memory and the other load lane. Measured when the load still conformed
+# every source: with 512 MB, the flags of 20M contacts took a DuckDB load to 1,655 MB, and
+# ordering the lookups of 5M contacts a PostgreSQL load to 1,418 MB; with this, 1,377 MB and
+# 1,154 MB (see repeats.set_flags for the seconds).
 IN_LOAD_MEMORY = "256MB"
 
 
