@@ -6,8 +6,9 @@
 For each history length it builds a fresh warehouse, fills it with that many days of facts
 before the benchmark day (synthesized in SQL with ``generate_series``: realistic keys, the
 catalog's services and journeys, one partition per day, customers drawn from a pool that the
-benchmark day's own customers belong to, so "returning customer" lookups meet real history),
-optionally builds the marts over that history, then loads the benchmark day
+benchmark day's own customers belong to, so "returning customer" lookups meet real history,
+and the cases received in the months before its first day, which the case source's first load
+brings into a warehouse of any age: see ``CASE_SNAPSHOT_DAYS``), optionally builds the marts over that history, then loads the benchmark day
 (``benchmarks.data``) through the real job: each source's ``extract_and_validate``, then
 ``conform_and_load`` and ``build_marts``, each stage in its own process as ``xoflow bench``
 does. ``--nights N`` loads N new days one after another from the benchmark day, as N
@@ -70,6 +71,17 @@ PSEUDONYM_KEY = "bench-key"
 PERIODS_START = date(2024, 7, 1)
 POOL_TABLE = "bench_history_customer"
 COMBO_TABLE = "bench_history_combo"
+# A synthesized case is decided up to this many days after its receipt; a contact names a case
+# received up to CONTACT_CASE_DAYS before it, a survey response one up to RESPONSE_CASE_DAYS.
+CASE_DECISION_DAYS = 150
+CONTACT_CASE_DAYS = 90
+RESPONSE_CASE_DAYS = 120
+# The case source's first load takes every case changed before the first night (its contract's
+# ``initial_load: all_history``, nightly._extraction_window), so a warehouse of any age holds the
+# cases still in process and the cases its contacts and responses name: the history also holds
+# the cases received in this many days before its first day. Without them, a 30-day history had
+# a fifth of a 730-day one's cases in process, and its responses named cases it did not hold.
+CASE_SNAPSHOT_DAYS = max(CASE_DECISION_DAYS, CONTACT_CASE_DAYS, RESPONSE_CASE_DAYS)
 
 
 @dataclass(frozen=True)
@@ -135,37 +147,24 @@ def _seconds(dialect: str, expr: str) -> str:
     return f"{whole} * INTERVAL '1 second'" if dialect == "duckdb" else f"make_interval(secs => {whole})"
 
 
-def _history_sql(dialect: str, first: date, days: range, volume: Volume, horizon: int) -> list[str]:
-    """INSERT ... SELECT statements for the facts of days ``first + days`` (day numbers count
-    from ``first``, so keys stay unique across chunks); cases decided after day ``horizon``
-    are still in process."""
+# Which of the pool's customers a row of day d.d belongs to (see _modulo).
+_PICK = "(g.i * 7919 + d.d * 104729)"
+
+
+def _modulo(expr: str, divisor: str) -> str:
+    """``expr`` modulo ``divisor``, from 0 also where ``expr`` is negative (SQL's % keeps the
+    sign): the days before the history's first are numbered below zero."""
+    return f"(({expr}) % ({divisor}) + ({divisor})) % ({divisor})"
+
+
+def _cases_sql(dialect: str, first: date, days: range, volume: Volume, horizon: int) -> str:
+    """INSERT ... SELECT of the cases received on days ``first + days``; a case is decided up to
+    ``CASE_DECISION_DAYS`` after receipt, and still in process if that is after day ``horizon``."""
     day0 = f"CAST('{first.isoformat()}' AS DATE)"
     ts0 = f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)"
-    s = volume.contacts
-    pick = "(g.i * 7919 + d.d * 104729)"
-    contacts = f"""
-INSERT INTO fact_contact (contact_key, contact_date, customer_key, case_key, service_id, journey_id, stage,
-    queue, channel, reason, customer_type, language, region, start_time, wait_seconds, handle_seconds,
-    resolved_first_contact, transferred, abandoned, repeat_within_7d, notes)
-SELECT SUBSTR(MD5('hk' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 1, 32),
-       {day0} + d.d, p.customer_key,
-       CASE WHEN g.i % 10 < 3 THEN SUBSTR(MD5('hc' || CAST(d.d - g.i % 90 AS VARCHAR) || '-'
-            || CAST(g.i % {volume.cases} AS VARCHAR)), 1, 32) END,
-       c.service_id, c.journey_id, c.stage, c.queue,
-       CASE g.i % 4 WHEN 0 THEN 'chat' WHEN 1 THEN 'email' ELSE 'phone' END, c.reason,
-       CASE g.i % 4 WHEN 0 THEN 'business' WHEN 1 THEN 'veteran' ELSE 'individual' END,
-       CASE g.i % 6 WHEN 0 THEN 'es' WHEN 1 THEN 'zh' ELSE 'en' END,
-       CASE g.i % 5 WHEN 0 THEN 'northeast' WHEN 1 THEN 'southeast' WHEN 2 THEN 'midwest'
-            WHEN 3 THEN 'southwest' ELSE 'west' END,
-       {ts0} + {_seconds(dialect, f"d.d * 86400 + (g.i * 86399) / {s}")},
-       (g.i * 31) % 1800, CASE WHEN g.i % 14 = 0 THEN 0 ELSE 30 + (g.i * 17) % 1470 END,
-       g.i % 14 <> 0 AND g.i % 10 < 7, g.i % 8 = 0, g.i % 14 = 0, g.i % 5 = 0, NULL
-FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
-CROSS JOIN (SELECT CAST(v AS INTEGER) AS i FROM generate_series(0, {s - 1}) AS s(v)) g
-JOIN {POOL_TABLE} p ON p.n = {pick} % {volume.customers}
-JOIN {COMBO_TABLE} c ON c.n = (g.i * 13 + d.d) % (SELECT COUNT(*) FROM {COMBO_TABLE})"""
-    decided_after = "(g.i * 13) % 150"
-    cases = f"""
+    pick = _PICK
+    decided_after = f"(g.i * 13) % {CASE_DECISION_DAYS}"
+    return f"""
 INSERT INTO fact_case (case_key, service_id, journey_id, form_type, product_line, office, channel,
     customer_key, customer_type, language, region, received_at, received_date, decided_at, decided_date,
     status, cycle_days, standard_days, over_standard, updated_at)
@@ -190,8 +189,40 @@ SELECT SUBSTR(MD5('hc' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 
        {ts0} + {_seconds(dialect, f"d.d * 86400 + (g.i * 86399) / {volume.cases}")}
 FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
 CROSS JOIN (SELECT CAST(v AS INTEGER) AS i FROM generate_series(0, {volume.cases - 1}) AS s(v)) g
-JOIN {POOL_TABLE} p ON p.n = {pick} % {volume.customers}
-JOIN {COMBO_TABLE} c ON c.n = (g.i * 7 + d.d) % (SELECT COUNT(*) FROM {COMBO_TABLE})"""
+JOIN {POOL_TABLE} p ON p.n = {_modulo(pick, str(volume.customers))}
+JOIN {COMBO_TABLE} c ON c.n = {_modulo("g.i * 7 + d.d", f"SELECT COUNT(*) FROM {COMBO_TABLE}")}"""
+
+
+def _history_sql(dialect: str, first: date, days: range, volume: Volume, horizon: int) -> list[str]:
+    """INSERT ... SELECT statements for the facts of days ``first + days`` (day numbers count
+    from ``first``, so keys stay unique across chunks); cases decided after day ``horizon``
+    are still in process."""
+    day0 = f"CAST('{first.isoformat()}' AS DATE)"
+    ts0 = f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)"
+    s = volume.contacts
+    pick = _PICK
+    contacts = f"""
+INSERT INTO fact_contact (contact_key, contact_date, customer_key, case_key, service_id, journey_id, stage,
+    queue, channel, reason, customer_type, language, region, start_time, wait_seconds, handle_seconds,
+    resolved_first_contact, transferred, abandoned, repeat_within_7d, notes)
+SELECT SUBSTR(MD5('hk' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 1, 32),
+       {day0} + d.d, p.customer_key,
+       CASE WHEN g.i % 10 < 3 THEN SUBSTR(MD5('hc' || CAST(d.d - g.i % {CONTACT_CASE_DAYS} AS VARCHAR) || '-'
+            || CAST(g.i % {volume.cases} AS VARCHAR)), 1, 32) END,
+       c.service_id, c.journey_id, c.stage, c.queue,
+       CASE g.i % 4 WHEN 0 THEN 'chat' WHEN 1 THEN 'email' ELSE 'phone' END, c.reason,
+       CASE g.i % 4 WHEN 0 THEN 'business' WHEN 1 THEN 'veteran' ELSE 'individual' END,
+       CASE g.i % 6 WHEN 0 THEN 'es' WHEN 1 THEN 'zh' ELSE 'en' END,
+       CASE g.i % 5 WHEN 0 THEN 'northeast' WHEN 1 THEN 'southeast' WHEN 2 THEN 'midwest'
+            WHEN 3 THEN 'southwest' ELSE 'west' END,
+       {ts0} + {_seconds(dialect, f"d.d * 86400 + (g.i * 86399) / {s}")},
+       (g.i * 31) % 1800, CASE WHEN g.i % 14 = 0 THEN 0 ELSE 30 + (g.i * 17) % 1470 END,
+       g.i % 14 <> 0 AND g.i % 10 < 7, g.i % 8 = 0, g.i % 14 = 0, g.i % 5 = 0, NULL
+FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
+CROSS JOIN (SELECT CAST(v AS INTEGER) AS i FROM generate_series(0, {s - 1}) AS s(v)) g
+JOIN {POOL_TABLE} p ON p.n = {_modulo(pick, str(volume.customers))}
+JOIN {COMBO_TABLE} c ON c.n = (g.i * 13 + d.d) % (SELECT COUNT(*) FROM {COMBO_TABLE})"""
+    cases = _cases_sql(dialect, first, days, volume, horizon)
     items = ", ".join(f"1 + (g.i * {k} + d.d) % 5" for k in (3, 5, 7, 11, 13, 17, 19, 23))
     responses = f"""
 INSERT INTO fact_survey_response (response_id, response_date, form_uuid, service_id, journey_id, stage,
@@ -207,7 +238,7 @@ SELECT SUBSTR(MD5('hr' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 
        CASE WHEN g.i % 7 = 0 THEN 'Waited too long for a decision.' END,
        CASE WHEN g.i % 7 = 0 THEN -0.4767 END,
        CASE WHEN g.i % 7 = 0 THEN 'wait_time' END,
-       SUBSTR(MD5('hc' || CAST(d.d - (g.i % 120) AS VARCHAR) || '-'
+       SUBSTR(MD5('hc' || CAST(d.d - (g.i % {RESPONSE_CASE_DAYS}) AS VARCHAR) || '-'
               || CAST(g.i % {volume.cases} AS VARCHAR)), 1, 32),
        TRUE, g.i % 200, c.standard_days, g.i % 200 > c.standard_days
 FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
@@ -250,7 +281,8 @@ def load_dimensions(conn: sa.Connection) -> None:
 
 def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume,
                        chunk_days: int = 30) -> float:
-    """Fill the dimensions, and the facts with ``days`` days from ``first``; returns the seconds."""
+    """Fill the dimensions, the facts with ``days`` days from ``first``, and the cases received
+    in the ``CASE_SNAPSHOT_DAYS`` before (the case source's first load); returns the seconds."""
     began = time.perf_counter()
     dialect = engine.dialect.name
     stored = warehouse.stored_tables(dialect)
@@ -263,6 +295,8 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
             table = sa.Table(name, sa.MetaData(), *columns)
             table.create(conn)
             warehouse.insert_rows(conn, table, warehouse.to_arrow(frame, table))
+    with engine.begin() as conn:
+        conn.execute(sa.text(_cases_sql(dialect, first, range(-CASE_SNAPSHOT_DAYS, 0), volume, days)))
     # Days in chunks, each chunk in its own transaction: PostgreSQL keeps memory flat.
     for offset in range(0, days, chunk_days):
         span = min(chunk_days, days - offset)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -241,12 +241,11 @@ def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(load
     in_span = set(contacts.loc[(contacts["contact_date"] >= week.start)
                                & (contacts["contact_date"] < week.end), "customer_key"])
     assert in_span <= set(table["customer_key"])
-    assert len(table) < contacts["customer_key"].nunique()  # not every customer of the history
     first = pd.concat([contacts.set_index("customer_key")["start_time"],
                        cases.set_index("customer_key")["received_at"]]).groupby(level=0).min()
+    assert len(table) < len(first)  # not every customer of the history
     got = pd.to_datetime(table.set_index("customer_key")["first_at"], utc=True)
     assert (got == first.reindex(got.index)).all()
-    assert datetime(2026, 1, 19, tzinfo=UTC) <= got.min()
 
 
 @pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB has no visibility map
