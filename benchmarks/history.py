@@ -7,16 +7,17 @@ For each history length it builds a fresh warehouse, fills it with that many day
 before the benchmark day (synthesized in SQL with ``generate_series``: realistic keys, the
 catalog's services and journeys, one partition per day, customers drawn from a pool that the
 benchmark day's own customers belong to, so "returning customer" lookups meet real history,
-and the cases received in the months before its first day, which the case source's first load
-brings into a warehouse of any age: see ``CASE_SNAPSHOT_DAYS``), optionally builds the marts over that history, then loads the benchmark day
-(``benchmarks.data``) through the real job: each source's ``extract_and_validate``, then
-``conform_and_load`` and ``build_marts``, each stage in its own process as ``xoflow bench``
-does. ``--nights N`` loads N new days one after another from the benchmark day, as N
-nights of the job would, and reports each stage's median. It prints seconds per stage for
-each history length and the ratio of the longest to the shortest history (issue 6: at most
-1.2). ``--remeasure N`` then runs the load and marts stages of the last night again N times
-on the warehouses left, history lengths in turn, which evens out the other work of a shared
-machine (but re-runs a day the warehouse already holds).
+and the cases received in the months before its first day, which the case source's first
+load brings into a warehouse of any age: see ``CASE_SNAPSHOT_DAYS``), optionally builds the
+marts over that history, then loads the benchmark day (``benchmarks.data``) through the real
+job: each source's ``extract_and_validate``, then ``conform_and_load`` and ``build_marts``,
+each stage in its own process as ``xoflow bench`` does. ``--nights N`` loads N new days one
+after another from the benchmark day, as N nights of the job would, and reports each stage's
+median. It prints seconds per stage for each history length and the ratio of the longest to
+the shortest history (issue 6: at most 1.2). ``--remeasure N`` then runs the load and marts
+stages of the last night again N times on the warehouses left, history lengths in turn,
+which evens out the other work of a shared machine (but re-runs a day the warehouse already
+holds).
 
 The benchmark day (``PERIODS_START``) begins a week, a month and a fiscal quarter, so every
 period the marts recompute holds the same days whatever the history's length.
@@ -147,6 +148,12 @@ def _seconds(dialect: str, expr: str) -> str:
     return f"{whole} * INTERVAL '1 second'" if dialect == "duckdb" else f"make_interval(secs => {whole})"
 
 
+def _day_zero(first: date) -> tuple[str, str]:
+    """Day number 0 of the SQL below, as a date and as midnight UTC."""
+    return (f"CAST('{first.isoformat()}' AS DATE)",
+            f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)")
+
+
 # Which of the pool's customers a row of day d.d belongs to (see _modulo).
 _PICK = "(g.i * 7919 + d.d * 104729)"
 
@@ -160,8 +167,7 @@ def _modulo(expr: str, divisor: str) -> str:
 def _cases_sql(dialect: str, first: date, days: range, volume: Volume, horizon: int) -> str:
     """INSERT ... SELECT of the cases received on days ``first + days``; a case is decided up to
     ``CASE_DECISION_DAYS`` after receipt, and still in process if that is after day ``horizon``."""
-    day0 = f"CAST('{first.isoformat()}' AS DATE)"
-    ts0 = f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)"
+    day0, ts0 = _day_zero(first)
     pick = _PICK
     decided_after = f"(g.i * 13) % {CASE_DECISION_DAYS}"
     return f"""
@@ -197,8 +203,7 @@ def _history_sql(dialect: str, first: date, days: range, volume: Volume, horizon
     """INSERT ... SELECT statements for the facts of days ``first + days`` (day numbers count
     from ``first``, so keys stay unique across chunks); cases decided after day ``horizon``
     are still in process."""
-    day0 = f"CAST('{first.isoformat()}' AS DATE)"
-    ts0 = f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)"
+    day0, ts0 = _day_zero(first)
     s = volume.contacts
     pick = _PICK
     contacts = f"""
