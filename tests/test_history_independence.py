@@ -397,3 +397,27 @@ def test_postgresql_marts_renew_only_the_statistics_a_night_made_stale(loaded):
     with engine.connect() as conn:
         assert day_columns_behind(conn, watched, later) == []
         assert dict(conn.execute(last_analyze, {"names": watched}).all())["fact_case"] == before["fact_case"]
+
+
+def test_a_short_history_holds_the_cases_a_long_one_does(tmp_path: Path):
+    """The benchmark's 30 days of history must differ from 730 in history alone: the case
+    source's first load brought every case changed before it, so both hold the same cases in
+    process on the benchmark day, and every case that their contacts and responses name."""
+    day = date(2024, 7, 1)
+
+    def cases_seen(days: int) -> tuple[int, int, int]:
+        engine = warehouse.engine_for(f"duckdb:///{tmp_path / f'{days}.duckdb'}")
+        warehouse.ensure_schema(engine)
+        synthesize_history(engine, day - timedelta(days=days), days, Volume(contacts=200, customers=2_000))
+        with engine.connect() as conn:
+            in_process = conn.execute(sa.select(sa.func.count()).select_from(fact_case).where(
+                fact_case.c.status == "in_process")).scalar()
+            unknown = [conn.execute(sa.select(sa.func.count()).select_from(facts).where(
+                facts.c.case_key.is_not(None),
+                facts.c.case_key.not_in(sa.select(fact_case.c.case_key)))).scalar()
+                for facts in (fact_contact, fact_survey_response)]
+        engine.dispose()
+        return in_process, *unknown
+
+    short, long = cases_seen(30), cases_seen(200)
+    assert short[0] > 0 and short == long and short[1:] == (0, 0)
