@@ -154,8 +154,9 @@ def _day_zero(first: date) -> tuple[str, str]:
             f"CAST('{first.isoformat()} 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)")
 
 
-# Which of the pool's customers a row of day d.d belongs to (see _modulo).
-_PICK = "(g.i * 7919 + d.d * 104729)"
+def _customer_join(volume: Volume) -> str:
+    """The join that gives row g.i of day d.d its customer from the pool (see _modulo)."""
+    return f"JOIN {POOL_TABLE} p ON p.n = {_modulo('g.i * 7919 + d.d * 104729', str(volume.customers))}"
 
 
 def _modulo(expr: str, divisor: str) -> str:
@@ -168,7 +169,6 @@ def _cases_sql(dialect: str, first: date, days: range, volume: Volume, horizon: 
     """INSERT ... SELECT of the cases received on days ``first + days``; a case is decided up to
     ``CASE_DECISION_DAYS`` after receipt, and still in process if that is after day ``horizon``."""
     day0, ts0 = _day_zero(first)
-    pick = _PICK
     decided_after = f"(g.i * 13) % {CASE_DECISION_DAYS}"
     return f"""
 INSERT INTO fact_case (case_key, service_id, journey_id, form_type, product_line, office, channel,
@@ -195,7 +195,7 @@ SELECT SUBSTR(MD5('hc' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 
        {ts0} + {_seconds(dialect, f"d.d * 86400 + (g.i * 86399) / {volume.cases}")}
 FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
 CROSS JOIN (SELECT CAST(v AS INTEGER) AS i FROM generate_series(0, {volume.cases - 1}) AS s(v)) g
-JOIN {POOL_TABLE} p ON p.n = {_modulo(pick, str(volume.customers))}
+{_customer_join(volume)}
 JOIN {COMBO_TABLE} c ON c.n = {_modulo("g.i * 7 + d.d", f"SELECT COUNT(*) FROM {COMBO_TABLE}")}"""
 
 
@@ -205,7 +205,6 @@ def _history_sql(dialect: str, first: date, days: range, volume: Volume, horizon
     are still in process."""
     day0, ts0 = _day_zero(first)
     s = volume.contacts
-    pick = _PICK
     contacts = f"""
 INSERT INTO fact_contact (contact_key, contact_date, customer_key, case_key, service_id, journey_id, stage,
     queue, channel, reason, customer_type, language, region, start_time, wait_seconds, handle_seconds,
@@ -225,7 +224,7 @@ SELECT SUBSTR(MD5('hk' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 
        g.i % 14 <> 0 AND g.i % 10 < 7, g.i % 8 = 0, g.i % 14 = 0, g.i % 5 = 0, NULL
 FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d
 CROSS JOIN (SELECT CAST(v AS INTEGER) AS i FROM generate_series(0, {s - 1}) AS s(v)) g
-JOIN {POOL_TABLE} p ON p.n = {_modulo(pick, str(volume.customers))}
+{_customer_join(volume)}
 JOIN {COMBO_TABLE} c ON c.n = (g.i * 13 + d.d) % (SELECT COUNT(*) FROM {COMBO_TABLE})"""
     cases = _cases_sql(dialect, first, days, volume, horizon)
     items = ", ".join(f"1 + (g.i * {k} + d.d) % 5" for k in (3, 5, 7, 11, 13, 17, 19, 23))
