@@ -217,6 +217,7 @@ class BenchResult:
     extract_phase: Measure
     reference: Measure
     peer: Measure | None
+    server: str | None = None  # the warehouse server's version and memory settings (PostgreSQL)
 
     @property
     def total_seconds(self) -> float:
@@ -276,7 +277,8 @@ def run_bench(size: Size, warehouses: list[str], postgres_url: str | None, workd
         else:
             reference = postgres_reference(bench, postgres_url.replace("+psycopg", ""))
             other = dlt_peer(bench, "postgres", _with_password(postgres_url), home) if peer else None
-        results.append(BenchResult(warehouse, stages, phase, reference, other))
+        server = postgres_server(postgres_url) if warehouse == "postgres" else None
+        results.append(BenchResult(warehouse, stages, phase, reference, other, server))
     return results
 
 
@@ -312,6 +314,27 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}")
 
 
+# Settings of the warehouse server that bear on its load and marts, printed with the figures so
+# that runs on differently configured servers are not compared unawares.
+SERVER_SETTINGS = ("shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size")
+
+
+def postgres_server(url: str) -> str:
+    """The server's version and memory settings, printed with its figures."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            values = conn.execute(sa.select(*[sa.func.current_setting(name) for name in
+                                              ("server_version", *SERVER_SETTINGS)])).one()
+    finally:
+        engine.dispose()
+    version, *settings = values
+    return f"PostgreSQL {version}: " + ", ".join(f"{name} {value}" for name, value in
+                                                 zip(SERVER_SETTINGS, settings, strict=True))
+
+
 LOAD_PARTS = {"conform": "conform (the sources its extract did not conform: the survey)",
               "load": "load (repeat flags, bulk insert, quarantine, ledger)",
               "lake": "lake partitions"}
@@ -343,6 +366,8 @@ def render(results: list[BenchResult], size: Size, size_name: str) -> str:
     lines = [f"## {stamp}: size {size_name} ({size.contacts:,} contacts, {size.survey_responses:,} survey "
              f"responses, {size.case_updates:,} case updates, {size.feedback:,} feedback)",
              "", f"Machine: {machine()}", "",
+             *(line for result in results if result.server
+               for line in (f"Warehouse server: {result.server}", "")),
              "| warehouse | step | seconds | rows | rows/s | peak RSS MB | x reference |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for result in results:

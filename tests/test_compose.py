@@ -238,6 +238,18 @@ def test_secrets_have_no_default_in_the_file(raw) -> None:
             interpolate(raw["services"], missing)
 
 
+def _size_bytes(text: str) -> int:
+    """A Compose size ("1gb", "512m", "2g") in bytes."""
+    number, unit = re.fullmatch(r"(\d+)\s*([kmgt]?)b?", text.strip().lower()).groups()
+    return int(number) * 1024 ** " kmgt".index(unit or " ")
+
+
+def test_the_warehouse_server_has_room_for_the_marts_parallel_workers(raw, services) -> None:
+    assert _size_bytes(services["warehouse-db"]["shm_size"]) >= 2**30  # not Docker's 64 MB /dev/shm
+    sized = interpolate(raw["services"], {**SECRETS, "XOFLOW_WAREHOUSE_SHM_SIZE": "2gb"})["warehouse-db"]
+    assert _size_bytes(sized["shm_size"]) == 2 * 2**30
+
+
 # ------------------------------------------------------------------ health and start order
 
 
