@@ -30,7 +30,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import lake, ledger, marts, privacy, schema_evolution, scratch, sources, warehouse
+from pipelines import (
+    lake,
+    ledger,
+    marts,
+    privacy,
+    schema_evolution,
+    scratch,
+    sources,
+    warehouse,
+    working_files,
+)
 from pipelines.conform import contact_lookups, dimensions, facts, repeats
 from pipelines.conform.catalog import Catalog, load_catalog
 from pipelines.contracts import load_contract, load_contracts
@@ -144,7 +154,9 @@ def extract_and_validate(
         batches = batches_for(contract.kind)(contract, settings, window, batch_rows=batch_rows)
         clock = time.perf_counter()
         for number, batch in enumerate(batches):
-            lake.write_partition(raw_dir / f"batch-{number:05d}.parquet", _as_received(batch.frame))
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            working_files.write_table(_as_received(batch.frame), raw_dir / f"batch-{number:05d}.parquet",
+                                      working_files.RAW_COMPRESSION)
             origins.extend(o for o in batch.origins if o not in origins)
             seconds["extract"] += time.perf_counter() - clock
             clock = time.perf_counter()
@@ -321,12 +333,12 @@ def _conform_to_spool(conn: sa.Connection | None, source: str, batches: Iterable
                       spool: Path) -> tuple[int, pd.DataFrame, pd.DataFrame | None]:
     """Conform clean batches one at a time into a parquet spool of the fact's columns."""
     unmapped, redactions, rows = [], None, 0
-    with pq.ParquetWriter(spool, warehouse.arrow_schema(target), compression="lz4") as writer:
+    with working_files.Writer(spool, warehouse.arrow_schema(target)) as writer:
         for batch in batches:
             for offset in range(0, len(batch), CONFORM_ROWS):
                 clean = batch.iloc[offset:offset + CONFORM_ROWS].reset_index(drop=True)
                 conformed = _conform(source, clean, catalog, settings, conn)
-                writer.write_table(warehouse.to_arrow(conformed.rows, target))
+                writer.write(warehouse.to_arrow(conformed.rows, target))
                 rows += len(conformed.rows)
                 unmapped.append(conformed.unmapped)
                 redactions = privacy.combine_counts(redactions, conformed.redactions)

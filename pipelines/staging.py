@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import working_files
 from pipelines.contracts import Contract
 from pipelines.interval import Interval
 from pipelines.settings import Settings
@@ -91,8 +92,8 @@ class StageWriter:
         number = len(self.clean_files)
         clean = self.folder / f"clean-{number:05d}.parquet"
         quarantined = self.folder / f"quarantine-{number:05d}.parquet"
-        result.clean.to_parquet(clean, index=False)
-        result.quarantine.to_parquet(quarantined, index=False)
+        working_files.write_table(pa.Table.from_pandas(result.clean, preserve_index=False), clean)
+        working_files.write_table(pa.Table.from_pandas(result.quarantine, preserve_index=False), quarantined)
         self.clean_files.append(clean)
         self.quarantine_files.append(quarantined)
         self.rows_read += result.rows_read
@@ -148,10 +149,11 @@ class StageWriter:
             if not pc.any(hit).as_py():
                 continue
             moved.append(batch.filter(hit).to_pandas())
-            pq.write_table(batch.filter(pc.invert(hit)), path)
+            working_files.write_table(batch.filter(pc.invert(hit)), path)
         rows = pd.concat(moved, ignore_index=True)
         path = self.folder / f"quarantine-{len(self.quarantine_files):05d}.parquet"
-        _repeated_key_quarantine(self.contract, rows, key).to_parquet(path, index=False)
+        working_files.write_table(pa.Table.from_pandas(_repeated_key_quarantine(self.contract, rows, key),
+                                                       preserve_index=False), path)
         self.quarantine_files.append(path)
         return len(rows)
 

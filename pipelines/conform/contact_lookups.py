@@ -13,10 +13,9 @@ from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import scratch, warehouse
+from pipelines import scratch, warehouse, working_files
 from pipelines.model import CONTACT_LOOKUPS, contact_customer_day, fact_contact
 
 
@@ -37,10 +36,10 @@ def ordered_lookup_rows(spool: Path, table: sa.Table) -> Path:
     schema = warehouse.arrow_schema(table)
     try:
         with (scratch.session(spool.parent, scratch.IN_LOAD_MEMORY) as local,
-              pq.ParquetWriter(path, schema, compression="lz4") as writer):
+              working_files.Writer(path, schema) as writer):
             rows = CONTACT_LOOKUPS[table](scratch.parquet(spool, names, "contacts"))
             for batch in warehouse.export_batches(local, rows, schema):
-                writer.write_batch(batch)
+                writer.write(batch)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from pipelines import scratch, warehouse
+from pipelines import scratch, warehouse, working_files
 from pipelines.model import fact_contact
 
 REPEAT_WINDOW = timedelta(days=7)
@@ -80,10 +80,10 @@ def set_flags(spool: Path, history: Path, out: Path) -> int:
                 repeat[batch.column(ROW).to_numpy()] = True
     schema = pq.read_schema(spool)
     position, written = schema.get_field_index(FLAG), 0
-    with pq.ParquetWriter(out, schema, compression="lz4") as writer:
+    with working_files.Writer(out, schema) as writer:
         for batch in warehouse.parquet_batches(spool):
             values = pa.array(repeat[written:written + batch.num_rows], pa.bool_())
-            writer.write_batch(batch.set_column(position, FLAG, values))
+            writer.write(batch.set_column(position, FLAG, values))
             written += batch.num_rows
     if written != contacts:
         raise AssertionError(f"repeat flags: {contacts} flags for {written} contacts in {spool}")
@@ -93,7 +93,7 @@ def set_flags(spool: Path, history: Path, out: Path) -> int:
 def _export_history(conn: sa.Connection, first, path: Path) -> None:
     """The latest contact per customer and service in the window before ``first``, as parquet."""
     schema = pa.schema([warehouse.arrow_schema(fact_contact).field(n) for n in HISTORY_COLUMNS])
-    with pq.ParquetWriter(path, schema, compression="lz4") as writer:
+    with working_files.Writer(path, schema) as writer:
         if first is None:
             return
         since = first - REPEAT_WINDOW
@@ -105,7 +105,7 @@ def _export_history(conn: sa.Connection, first, path: Path) -> None:
             fact_contact.c.contact_date.between(since.astimezone(UTC).date(), first.astimezone(UTC).date()),
         ).group_by(fact_contact.c.customer_key, fact_contact.c.service_id)
         for batch in warehouse.export_batches(conn, latest, schema):
-            writer.write_batch(batch)
+            writer.write(batch)
 
 
 def _flags(keys: sa.FromClause, history: sa.FromClause, bucket: int, buckets: int) -> sa.Select:
