@@ -8,6 +8,7 @@ either; writing the same rows twice gives the same file contents.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterable
 from datetime import date
@@ -19,6 +20,8 @@ import pyarrow.parquet as pq
 from pipelines.contracts import SAFE_NAME
 
 PART_FILE = "part.parquet"
+# How partitions are written: zstd, and Arrow's column statistics, which BI tools' filters use.
+WRITE_OPTIONS = {"compression": "zstd"}
 
 
 def partition_path(lake_dir: Path, table: str, key: str, value: date | str) -> Path:
@@ -35,7 +38,7 @@ def write_partition(path: Path, table: pa.Table) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -47,9 +50,25 @@ def write_partition_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
             for batch in batches:
                 writer.write_batch(batch)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def place_partition(path: Path, written: Path) -> Path:
+    """Replace one partition atomically with a file already written as partitions are
+    (``WRITE_OPTIONS``): a hard link to it where the file system allows, else a copy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        try:
+            os.link(written, tmp)
+        except OSError:
+            shutil.copyfile(written, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

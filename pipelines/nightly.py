@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -269,12 +270,31 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
                          "over_standard": "boolean"})
 
 
-def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval) -> None:
-    """The lake follows the committed warehouse: written, after the commit, from the rows it loaded."""
+def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval,
+                lake_ready: bool = False) -> None:
+    """The lake follows the committed warehouse: written, after the commit, from the rows it loaded.
+
+    A ``lake_ready`` spool is written as partitions are (the flagged contacts): when its rows
+    are all of the interval's one day, it becomes that day's partition as it is, not read and
+    written again (5M contacts: about 5 s).
+    """
+    if lake_ready and table in PARTITIONED_FACTS and _only_day(spool, PARTITIONED_FACTS[table], interval):
+        lake.place_partition(lake.partition_path(settings.lake_dir, table, PARTITIONED_FACTS[table],
+                                                 interval.days[0]), spool)
+        return
     schema = warehouse.arrow_schema(FACT_TABLES[table])
     with scratch.session(spool.parent) as local:
         for path, rows in _lake_partitions(local, settings, table, spool, interval):
             lake.write_partition_batches(path, schema, warehouse.export_batches(local, rows, schema))
+
+
+def _only_day(spool: Path, column: str, interval: Interval) -> bool:
+    """Whether every row of the spool falls on the interval's day (an interval of one day)."""
+    if len(interval.days) != 1:
+        return False
+    days = pq.read_table(spool, columns=[column]).column(column)
+    bounds = pc.min_max(days).as_py()
+    return days.null_count == 0 and (len(days) == 0 or bounds["min"] == bounds["max"] == interval.days[0])
 
 
 def _lake_partitions(local: sa.Connection, settings: Settings, table: str, spool: Path,
@@ -322,6 +342,7 @@ class _Loaded:
     table: str
     spool: Path
     seconds: dict[str, float]  # conform, load (and lake, once written)
+    lake_ready: bool = False  # the spool is written as lake partitions are (``_write_lake``)
 
 
 # Rows conformed at a time: conform's intermediate frames are several times the rows' size.
@@ -417,7 +438,7 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     ledger.record(conn, entry)
     _record_redactions(conn, source, interval, run_id, redactions)
     seconds = {"conform": conformed_at - clock, "load": time.perf_counter() - conformed_at}
-    return _Loaded(entry, table, spool, seconds)
+    return _Loaded(entry, table, spool, seconds, lake_ready=target is fact_contact)
 
 
 def _flag_contacts_and_fill_lookups(conn: sa.Connection, spool: Path, run_id: str,
@@ -527,7 +548,7 @@ def _load_committed(engine: sa.Engine, settings: Settings, source: str, catalog:
     # (a first load killed midway is therefore extracted whole again on the rerun).
     clock = time.perf_counter()
     try:
-        _write_lake(settings, loaded.table, loaded.spool, interval)
+        _write_lake(settings, loaded.table, loaded.spool, interval, loaded.lake_ready)
     finally:
         loaded.spool.unlink(missing_ok=True)
     _extract_spool(settings, source, interval, run_id).unlink(missing_ok=True)  # staging keeps no copy

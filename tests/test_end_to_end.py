@@ -323,6 +323,8 @@ def test_the_lake_holds_the_warehouse_facts_each_in_its_partition(nightly):
         for path in sorted((nightly.settings.lake_dir / table).rglob("*.parquet")):
             rows = pq.read_table(path).to_pylist()
             assert {f"{path.parent.name.split('=')[0]}={partition(r)}" for r in rows} == {path.parent.name}
+            first = pq.read_metadata(path).row_group(0).column(0)  # the lake's format, statistics for BI
+            assert (first.compression, first.is_stats_set) == ("ZSTD", True), path
             lake.extend(rows)
         columns = [n for n in lake[0] if n not in RUN_COLUMNS]
         stored = nightly.query(f"SELECT {', '.join(columns)} FROM {table}")

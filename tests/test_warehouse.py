@@ -264,6 +264,18 @@ def test_lake_partition_is_replaced_whole(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["part.parquet"]
 
 
+def test_a_written_file_replaces_a_lake_partition_whole_and_stays_where_it_was(tmp_path):
+    path = lake.partition_path(tmp_path / "lake", "fact_contact", "contact_date", date(2026, 3, 1))
+    lake.write_partition(path, pa.table({"x": [1, 2, 3]}))
+    written = tmp_path / "flagged.parquet"
+    pq.write_table(pa.table({"x": [4, 5]}), written)
+    lake.place_partition(path, written)
+    assert lake.read_partition(path).to_pydict() == {"x": [4, 5]}
+    assert [p.name for p in path.parent.iterdir()] == ["part.parquet"]
+    written.unlink()  # the spool goes; the partition stays
+    assert lake.read_partition(path).to_pydict() == {"x": [4, 5]}
+
+
 @pytest.mark.parametrize("bad", ["../etc", "Drop Table", "x;y"])
 def test_unsafe_lake_names_are_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="unsafe"):
