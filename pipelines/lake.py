@@ -61,7 +61,8 @@ def write_partition_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.
 
 def place_partition(path: Path, written: Path) -> Path:
     """Replace one partition atomically with a file already written as partitions are
-    (``WRITE_OPTIONS``): a hard link to it where the file system allows, else a copy."""
+    (``WRITE_OPTIONS``): a hard link to it where the file system allows, else a copy. The
+    file's own name may then be deleted, never written in place: it is the partition."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
