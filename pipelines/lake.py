@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -33,29 +34,31 @@ def partition_path(lake_dir: Path, table: str, key: str, value: date | str) -> P
     return Path(lake_dir) / table / f"{key}={text}" / PART_FILE
 
 
-def write_partition(path: Path, table: pa.Table) -> Path:
-    """Replace one partition file atomically."""
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write, moved onto ``path`` if the block ends without
+    error: a reader finds the old file or the new one, never part of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table, tmp, **WRITE_OPTIONS)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_partition(path: Path, table: pa.Table) -> Path:
+    """Replace one partition file atomically."""
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
     return path
 
 
 def write_partition_batches(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Path:
     """Replace one partition file atomically with rows streamed in batches (memory: one batch)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
     return path
 
 
@@ -63,16 +66,11 @@ def place_partition(path: Path, written: Path) -> Path:
     """Replace one partition atomically with a file already written as partitions are
     (``WRITE_OPTIONS``): a hard link to it where the file system allows, else a copy. The
     file's own name may then be deleted, never written in place: it is the partition."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with replacing(path) as tmp:
         try:
             os.link(written, tmp)
         except OSError:
             shutil.copyfile(written, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -155,7 +155,6 @@ def extract_and_validate(
         batches = batches_for(contract.kind)(contract, settings, window, batch_rows=batch_rows)
         clock = time.perf_counter()
         for number, batch in enumerate(batches):
-            raw_dir.mkdir(parents=True, exist_ok=True)
             working_files.write_table(_as_received(batch.frame), raw_dir / f"batch-{number:05d}.parquet",
                                       working_files.RAW_COMPRESSION)
             origins.extend(o for o in batch.origins if o not in origins)

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import lake
+
 # A column is dictionary-encoded when at most this share of its first values is distinct.
 SAMPLE_ROWS, REPEATING_SHARE = 10_000, 0.5
 # Transient files favour speed; the raw zone, kept for weeks, favours size.
@@ -42,7 +44,9 @@ def write_options(data: pa.Table | pa.RecordBatch, compression: str = SPOOL_COMP
 
 
 def write_table(data: pa.Table, path: Path, compression: str = SPOOL_COMPRESSION) -> Path:
-    pq.write_table(data, path, **write_options(data, compression))
+    """Replace ``path`` atomically (a file cut off midway never takes its name)."""
+    with lake.replacing(path) as tmp:
+        pq.write_table(data, tmp, **write_options(data, compression))
     return path
 
 

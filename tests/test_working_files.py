@@ -29,6 +29,7 @@ def _dictionary_columns(path) -> set[str]:
 def test_a_working_file_reads_back_as_written_with_dictionaries_only_where_values_repeat(tmp_path):
     path = working_files.write_table(_day(), tmp_path / "batch.parquet")
     assert pq.read_table(path).equals(_day())
+    assert [p.name for p in tmp_path.iterdir()] == ["batch.parquet"]  # written aside, then moved
     assert _dictionary_columns(path) == {"channel", "wait_seconds", "note"}
     group = pq.read_metadata(path).row_group(0)
     assert not any(group.column(i).is_stats_set for i in range(group.num_columns))
