@@ -269,17 +269,16 @@ def _case_outcomes(conn: sa.Connection, case_keys: list[str]) -> pd.DataFrame:
                          "over_standard": "boolean"})
 
 
-def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval,
-                lake_ready: bool = False) -> None:
+def _write_lake(settings: Settings, table: str, spool: Path, interval: Interval) -> None:
     """The lake follows the committed warehouse: written, after the commit, from the rows it loaded.
 
-    A ``lake_ready`` spool is written as partitions are (the flagged contacts): when its rows
-    are all of the interval's one day, it becomes that day's partition as it is, not read and
-    written again (5M contacts: about 5 s).
+    The contacts' spool is the flagged file, written as lake partitions are
+    (``repeats.set_flags``): when its rows are all of the interval's one day, it becomes that
+    day's partition as it is, not read and written again (5M contacts: about 5 s).
     """
-    if lake_ready and table in PARTITIONED_FACTS and _only_day(spool, PARTITIONED_FACTS[table], interval):
-        lake.place_partition(lake.partition_path(settings.lake_dir, table, PARTITIONED_FACTS[table],
-                                                 interval.days[0]), spool)
+    day = PARTITIONED_FACTS[fact_contact.name]
+    if table == fact_contact.name and _only_day(spool, day, interval):
+        lake.place_partition(lake.partition_path(settings.lake_dir, table, day, interval.days[0]), spool)
         return
     schema = warehouse.arrow_schema(FACT_TABLES[table])
     with scratch.session(spool.parent) as local:
@@ -341,7 +340,6 @@ class _Loaded:
     table: str
     spool: Path
     seconds: dict[str, float]  # conform, load (and lake, once written)
-    lake_ready: bool = False  # the spool is written as lake partitions are (``_write_lake``)
 
 
 # Rows conformed at a time: conform's intermediate frames are several times the rows' size.
@@ -437,7 +435,7 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
     ledger.record(conn, entry)
     _record_redactions(conn, source, interval, run_id, redactions)
     seconds = {"conform": conformed_at - clock, "load": time.perf_counter() - conformed_at}
-    return _Loaded(entry, table, spool, seconds, lake_ready=target is fact_contact)
+    return _Loaded(entry, table, spool, seconds)
 
 
 def _flag_contacts_and_fill_lookups(conn: sa.Connection, spool: Path, run_id: str,
@@ -547,7 +545,7 @@ def _load_committed(engine: sa.Engine, settings: Settings, source: str, catalog:
     # (a first load killed midway is therefore extracted whole again on the rerun).
     clock = time.perf_counter()
     try:
-        _write_lake(settings, loaded.table, loaded.spool, interval, loaded.lake_ready)
+        _write_lake(settings, loaded.table, loaded.spool, interval)
     finally:
         loaded.spool.unlink(missing_ok=True)
     _extract_spool(settings, source, interval, run_id).unlink(missing_ok=True)  # staging keeps no copy
