@@ -49,10 +49,11 @@ import yaml
 from benchmarks.data import Size, generate
 from benchmarks.run import Measure, _free_port, _wait_for_port, run_measured
 from pipelines import marts, warehouse
-from pipelines.conform import dimensions
+from pipelines.conform import dimensions, first_contacts
 from pipelines.conform.catalog import load_catalog
 from pipelines.model import (
     CONTACT_LOOKUPS,
+    customer_first_contact,
     dim_channel,
     dim_date,
     dim_journey,
@@ -307,14 +308,15 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
         with engine.begin() as conn:
             for statement in _history_sql(dialect, first, range(offset, offset + span), volume, days):
                 conn.execute(sa.text(statement))
-            # what the nightly load keeps beside fact_contact (model.CONTACT_LOOKUPS, where stored)
-            chunk = fact_contact.c.contact_date.between(first + timedelta(days=offset),
-                                                        first + timedelta(days=offset + span - 1))
+            # what the nightly load keeps beside fact_contact (model.CONTACT_DERIVED, where stored)
+            filled = [first + timedelta(days=offset + i) for i in range(span)]
+            chunk = fact_contact.c.contact_date.between(filled[0], filled[-1])
             for table, rows in CONTACT_LOOKUPS.items():
-                if table not in stored:
-                    continue
-                conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
-                                                          rows(fact_contact).where(chunk)))
+                if table in stored:
+                    conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
+                                                              rows(fact_contact).where(chunk)))
+            if customer_first_contact in stored:
+                first_contacts.record_days(conn, filled)
     with engine.begin() as conn:
         for name in (POOL_TABLE, COMBO_TABLE):
             conn.execute(sa.text(f"DROP TABLE {name}"))

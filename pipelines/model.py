@@ -8,6 +8,7 @@ same declarations create the tables on DuckDB and PostgreSQL; comments become
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -172,6 +173,42 @@ def _customer_days(contacts: sa.FromClause) -> sa.Select:
 CONTACT_LOOKUPS: dict[sa.Table, Callable[[sa.FromClause], sa.Select]] = {
     contact_by_case: _case_links,
     contact_customer_day: _customer_days,
+}
+
+# A DuckDB warehouse has no index to probe for a customer's first activity: grouping all of
+# fact_contact for it made a night's marts cost more the longer the history. Its contact loads
+# keep each customer's first contact here instead (pipelines.conform.first_contacts).
+customer_first_contact = sa.Table(
+    "customer_first_contact", metadata,
+    *_as_in(fact_contact, "customer_key"),
+    _col("first_start", TS, "When the customer's first contact started."),
+    _col("first_date", sa.Date, "Day of that contact (UTC)."),
+    comment="Each customer's first contact, from fact_contact: a DuckDB warehouse's marts look up a "
+            "customer's first activity here; kept by the contact loads (a view on PostgreSQL, whose "
+            "marts probe contact_customer_day).",
+)
+
+
+def first_contact_rows(contacts: sa.FromClause) -> sa.Select:
+    """customer_first_contact's rows of ``contacts`` (fact_contact's columns). A contact's day is
+    the UTC day of its start, so the earliest day is the first contact's."""
+    return (sa.select(contacts.c.customer_key, sa.func.min(contacts.c.start_time).label("first_start"),
+                      sa.func.min(contacts.c.contact_date).label("first_date"))
+            .where(contacts.c.customer_key.is_not(None))
+            .group_by(contacts.c.customer_key))
+
+
+class ContactDerived(NamedTuple):
+    """A table derived from fact_contact: its rows from contacts of fact_contact's columns, and
+    the one kind of warehouse that stores it; the other reads it as a view of fact_contact."""
+
+    rows: Callable[[sa.FromClause], sa.Select]
+    stored_by: str
+
+
+CONTACT_DERIVED: dict[sa.Table, ContactDerived] = {
+    **{table: ContactDerived(rows, "postgresql") for table, rows in CONTACT_LOOKUPS.items()},
+    customer_first_contact: ContactDerived(first_contact_rows, "duckdb"),
 }
 
 A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency",

@@ -31,7 +31,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from sqlalchemy.schema import CreateTableAs, CreateView
 
 from pipelines import bi, schema_evolution, scratch
-from pipelines.model import BRIN_DAY_INDEXES, CONTACT_LOOKUPS, fact_contact, metadata
+from pipelines.model import BRIN_DAY_INDEXES, CONTACT_DERIVED, fact_contact, metadata
 from pipelines.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
     tables = stored_tables(engine.dialect.name)
     metadata.create_all(engine, tables=tables, checkfirst=True)
     with engine.begin() as conn:
-        _ensure_contact_lookups(conn, tables, existed)
+        _ensure_contact_derived(conn, tables, existed)
         live = schema_evolution.live_schema(conn, tables)
         for table in tables:
             evolution = schema_evolution.evolve(conn, table, strict=table.name not in per_source,
@@ -127,17 +127,19 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
 
 
 def stored_tables(dialect: str) -> list[sa.Table]:
-    """The model's tables a warehouse of ``dialect`` stores. DuckDB reads the contact lookups
-    as views of fact_contact: they exist for PostgreSQL's B-trees (model.CONTACT_LOOKUPS), and
-    DuckDB, which keeps none, would only copy the night's contacts again (4 s at 5M)."""
-    return [t for t in metadata.sorted_tables if not (dialect == "duckdb" and t in CONTACT_LOOKUPS)]
+    """The model's tables a warehouse of ``dialect`` stores. Each table derived from fact_contact
+    is stored by one kind of warehouse (model.CONTACT_DERIVED) and a view in the other: the contact
+    lookups exist for PostgreSQL's B-trees, and DuckDB, which keeps none, would only copy the
+    night's contacts again (4 s at 5M); customer_first_contact stands in for them on DuckDB."""
+    return [t for t in metadata.sorted_tables
+            if t not in CONTACT_DERIVED or CONTACT_DERIVED[t].stored_by == dialect]
 
 
-def _ensure_contact_lookups(conn: sa.Connection, stored: list[sa.Table], existed: set[str]) -> None:
-    """Each contact lookup (model.CONTACT_LOOKUPS) a warehouse does not store is a view of
-    fact_contact. One it stores that is new to a warehouse already holding fact_contact starts
-    with its rows; from then on the contact loads keep it."""
-    for table, rows in CONTACT_LOOKUPS.items():
+def _ensure_contact_derived(conn: sa.Connection, stored: list[sa.Table], existed: set[str]) -> None:
+    """Each table derived from fact_contact (model.CONTACT_DERIVED) that a warehouse does not
+    store is a view of fact_contact. One it stores that is new to a warehouse already holding
+    fact_contact starts with its rows; from then on the contact loads keep it."""
+    for table, (rows, _) in CONTACT_DERIVED.items():
         if table not in stored:
             conn.execute(CreateView(rows(fact_contact).order_by(None), table.name, or_replace=True))
         elif table.name not in existed and fact_contact.name in existed:

@@ -289,10 +289,8 @@ def test_the_driver_marts_case_links_hold_every_loaded_contact_that_names_a_case
     assert stored == expected
 
 
-@pytest.mark.parametrize("day", [DAY1, DAY2])
-def test_each_callers_first_contact_of_the_day_is_held_for_the_first_activity_lookups(nightly, day):
-    """contact_customer_day, where the marts look up a customer's first activity, holds the start
-    of each customer's first contact of the day among the file's loaded contacts."""
+def callers_first_contacts(nightly, day) -> dict[str, datetime]:
+    """Each caller's first contact among the day's file's loaded (not quarantined) contacts."""
     from pipelines.privacy import pseudonymise
 
     quarantined = {r["row_number"] for r in nightly.query(
@@ -303,14 +301,34 @@ def test_each_callers_first_contact_of_the_day_is_held_for_the_first_activity_lo
                   if number not in quarantined]
     keys = pseudonymise(pd.Series([row["customer_ref"] for row in loaded]), nightly.settings.pseudonym_key,
                         "customer")
-    expected: dict[str, datetime] = {}
+    firsts: dict[str, datetime] = {}
     for key, row in zip(keys, loaded, strict=True):
         started = parse_time(row["start_time"])
-        expected[key] = min(expected.get(key, started), started)
+        firsts[key] = min(firsts.get(key, started), started)
+    return firsts
+
+
+@pytest.mark.parametrize("day", [DAY1, DAY2])
+def test_each_callers_first_contact_of_the_day_is_held_for_the_first_activity_lookups(nightly, day):
+    """contact_customer_day, where the marts look up a customer's first activity, holds the start
+    of each customer's first contact of the day among the file's loaded contacts."""
+    expected = callers_first_contacts(nightly, day)
     stored = {r["customer_key"]: r["first_start"].astimezone(UTC) for r in nightly.query(
         "SELECT customer_key, first_start FROM contact_customer_day WHERE contact_date = :d", d=day)}
     assert len(expected) > 50
     assert stored == expected
+
+
+def test_each_callers_first_contact_of_all_nights_is_held(nightly):
+    """customer_first_contact (DuckDB's first activity lookups) holds each caller's first contact
+    over the nights loaded (day 2 twice; day 3's file was refused), as the files have them."""
+    day1, day2 = callers_first_contacts(nightly, DAY1), callers_first_contacts(nightly, DAY2)
+    expected = {key: (min(t for t in (day1.get(key), day2.get(key)) if t is not None))
+                for key in day1.keys() | day2.keys()}
+    stored = {r["customer_key"]: (r["first_start"].astimezone(UTC), r["first_date"]) for r in nightly.query(
+        "SELECT customer_key, first_start, first_date FROM customer_first_contact")}
+    assert len(day1.keys() & day2.keys()) > 5, "callers who came back"
+    assert stored == {key: (first, first.date()) for key, first in expected.items()}
 
 
 def test_the_lake_holds_the_warehouse_facts_each_in_its_partition(nightly):

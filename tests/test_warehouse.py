@@ -11,11 +11,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.schema import DropView
 
 from pipelines import lake, warehouse
 from pipelines.model import (
+    CONTACT_DERIVED,
     contact_by_case,
     contact_customer_day,
+    customer_first_contact,
     fact_case,
     fact_contact,
     fact_web_daily,
@@ -37,7 +40,10 @@ def engine(request, tmp_path):
         url = request.getfixturevalue("postgres_url")
         with warehouse.engine_for(url).begin() as conn:  # an empty warehouse for each test
             conn.execute(sa.text("DROP SCHEMA IF EXISTS bi CASCADE"))
-            metadata.drop_all(conn)
+            stored = warehouse.stored_tables(conn.dialect.name)
+            for view in (t for t in CONTACT_DERIVED if t not in stored):
+                conn.execute(DropView(view, if_exists=True))
+            metadata.drop_all(conn, tables=stored)
     engine = warehouse.engine_for(url)
     warehouse.ensure_schema(engine)
     yield engine
@@ -218,8 +224,8 @@ def test_a_value_too_large_for_its_column_is_refused_naming_the_column(engine):
 
 def test_a_warehouse_made_before_the_contact_lookups_gets_them_filled_from_its_contacts(engine):
     """contact_by_case and contact_customer_day are new to a PostgreSQL warehouse that already
-    holds contacts: ensure_schema fills them from fact_contact, as the loads would have.
-    DuckDB's views show the same rows."""
+    holds contacts, customer_first_contact to a DuckDB one: ensure_schema fills them from
+    fact_contact, as the loads would have. The other warehouse's views show the same rows."""
     day = date(2026, 3, 1)
     contacts = pd.DataFrame({column.name: [None] * 4 for column in fact_contact.columns} | {
         "contact_key": ["k1", "k2", "k3", "k4"], "contact_date": [day] * 4,
@@ -229,26 +235,30 @@ def test_a_warehouse_made_before_the_contact_lookups_gets_them_filled_from_its_c
         "wait_seconds": [30, 40, None, 5], "abandoned": [False, True, False, False]})
     with engine.begin() as conn:
         warehouse.insert_rows(conn, fact_contact, warehouse.to_arrow(contacts, fact_contact))
-        if engine.dialect.name == "postgresql":  # DuckDB reads them as views of fact_contact
-            contact_by_case.drop(conn)
-            contact_customer_day.drop(conn)
+        for table in CONTACT_DERIVED:  # as before they were declared
+            if table in warehouse.stored_tables(engine.dialect.name):
+                table.drop(conn)
     warehouse.ensure_schema(engine)
     with engine.connect() as conn:
         links = sorted(conn.execute(sa.select(contact_by_case.c.contact_key, contact_by_case.c.case_key,
                                               contact_by_case.c.wait_seconds, contact_by_case.c.abandoned)))
         firsts = sorted(conn.execute(sa.select(contact_customer_day)))
+        first_contacts = sorted(conn.execute(sa.select(customer_first_contact)))
+        kinds = dict(conn.execute(sa.text(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name IN "
+            "('contact_by_case', 'contact_customer_day', 'customer_first_contact')")).all())
     assert links == [("k1", "c1", 30, False), ("k3", "c1", None, False)]
     assert firsts == [("u1", day, datetime(2026, 3, 1, 9, tzinfo=UTC)),
                       ("u2", day, datetime(2026, 3, 1, 12, tzinfo=UTC))]
-    if engine.dialect.name == "duckdb":
-        with engine.connect() as conn:
-            kinds = dict(conn.execute(sa.text(
-                "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_name IN ('contact_by_case', 'contact_customer_day')")).all())
-        assert kinds == {"contact_by_case": "VIEW", "contact_customer_day": "VIEW"}
+    assert first_contacts == [("u1", datetime(2026, 3, 1, 9, tzinfo=UTC), day),
+                              ("u2", datetime(2026, 3, 1, 12, tzinfo=UTC), day)]
+    stored = "BASE TABLE" if engine.dialect.name == "postgresql" else "VIEW"
+    assert kinds == {"contact_by_case": stored, "contact_customer_day": stored,
+                     "customer_first_contact": "VIEW" if stored == "BASE TABLE" else "BASE TABLE"}
     warehouse.ensure_schema(engine)  # only a new table is filled: a second call adds nothing
     assert len(table_rows(engine, contact_by_case)) == 2
     assert len(table_rows(engine, contact_customer_day)) == 2
+    assert len(table_rows(engine, customer_first_contact)) == 2
 
 
 def test_an_unsupported_database_is_refused_with_the_fix(tmp_path):

@@ -284,11 +284,12 @@ SELECT c.customer_key FROM fact_survey_response r JOIN fact_case c ON c.case_key
 WHERE r.{_SURVEYED_IN_SPAN} AND c.customer_key IS NOT NULL
 """
 
-# DuckDB reads contact_customer_day as a view that groups all of fact_contact
-# (warehouse.stored_tables): the set of keys and then their activity read it twice, and the
-# key set, the probe and the view's groups each held a hash table of customers: at 20M contacts
-# (6.4M customers) that ran out of the warehouse's 512 MB. Instead, one pass groups each
-# customer's activity and keeps the customers the span names (7.3 s there, in 300 MB).
+# DuckDB has no index to probe: one pass groups each customer's activity and keeps the
+# customers the span names (a set of keys, then a probe and a group per customer, each held a
+# hash table of customers: at 20M contacts, 6.4M customers, that ran out of the warehouse's
+# 512 MB). A customer's contacts there are their first contact (customer_first_contact, kept
+# by the contact loads: pipelines.conform.first_contacts) and the span's contacts, which name
+# them, not all of fact_contact, which grows with the history.
 _FIRST_SEEN_SQL = {
     "postgresql": f"""
 INSERT INTO {{target}} (customer_key, first_at)
@@ -301,9 +302,10 @@ FROM (SELECT customer_key FROM ({_FIRST_SEEN_KEYS}) u ORDER BY customer_key) k
 INSERT INTO {{target}} (customer_key, first_at)
 SELECT customer_key, MIN(first_at)
 FROM (
-    SELECT customer_key, start_time AS first_at,
-           contact_date >= :contact_start AND contact_date < :contact_end AS named
-    FROM fact_contact WHERE customer_key IS NOT NULL
+    SELECT customer_key, first_start AS first_at, FALSE AS named FROM customer_first_contact
+    UNION ALL
+    SELECT customer_key, start_time, TRUE FROM fact_contact
+    WHERE customer_key IS NOT NULL AND contact_date >= :contact_start AND contact_date < :contact_end
     UNION ALL
     SELECT customer_key, received_at,
            {_CASE_IN_SPAN}
