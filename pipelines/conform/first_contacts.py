@@ -61,7 +61,7 @@ def record_days(conn: sa.Connection, days: Collection[date]) -> FirstContactChan
         .execution_options(preserve_rowcount=True)).rowcount
     unknown = ~sa.exists(sa.select(key).where(key == night.c.customer_key))
     inserted = conn.execute(sa.insert(table).from_select(columns, sa.select(night).where(unknown))
-                       .execution_options(preserve_rowcount=True)).rowcount
+                            .execution_options(preserve_rowcount=True)).rowcount
     # The days' contacts now start later than the lost first contact did, or are gone: the
     # first contact may be on another day, and only all of fact_contact tells.
     later = sa.or_(table.c.first_start.is_(None), table.c.first_start > lost.c.first_start)
