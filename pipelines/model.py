@@ -149,8 +149,8 @@ contact_customer_day = sa.Table(
     "contact_customer_day", metadata,
     *_as_in(fact_contact, "customer_key", "contact_date"),
     _col("first_start", TS, "When the customer's first contact of the day started."),
-    comment="Each customer's first contact of each day, from fact_contact: the marts look up a "
-            "customer's first activity here; loaded with fact_contact.",
+    comment="Each customer's first contact of each day, from fact_contact: the marts find a day's "
+            "customers here, and the loads each customer's first contact; loaded with fact_contact.",
 )
 
 
@@ -175,17 +175,18 @@ CONTACT_LOOKUPS: dict[sa.Table, Callable[[sa.FromClause], sa.Select]] = {
     contact_customer_day: _customer_days,
 }
 
-# A DuckDB warehouse has no index to probe for a customer's first activity: grouping all of
-# fact_contact for it made a night's marts cost more the longer the history. Its contact loads
-# keep each customer's first contact here instead (pipelines.conform.first_contacts).
+# A customer's first contact, looked up by the marts in fact_contact (DuckDB, which has no index
+# to probe) or contact_customer_day (PostgreSQL), made a night's marts cost more the longer the
+# history: one grouped every contact ever loaded, the other probed a B-tree of every customer's
+# every day. The contact loads keep each customer's first contact here instead
+# (pipelines.conform.first_contacts): a row per customer, whatever the history.
 customer_first_contact = sa.Table(
     "customer_first_contact", metadata,
     *_as_in(fact_contact, "customer_key"),
     _col("first_start", TS, "When the customer's first contact started."),
     _col("first_date", sa.Date, "Day of that contact (UTC)."),
-    comment="Each customer's first contact, from fact_contact: a DuckDB warehouse's marts look up a "
-            "customer's first activity here; kept by the contact loads (a view on PostgreSQL, whose "
-            "marts probe contact_customer_day).",
+    comment="Each customer's first contact, from fact_contact: the marts look up a customer's first "
+            "activity here; kept by the contact loads.",
 )
 
 
@@ -200,15 +201,15 @@ def first_contact_rows(contacts: sa.FromClause) -> sa.Select:
 
 class ContactDerived(NamedTuple):
     """A table derived from fact_contact: its rows from contacts of fact_contact's columns, and
-    the one kind of warehouse that stores it; the other reads it as a view of fact_contact."""
+    the kinds of warehouse that store it; the others read it as a view of fact_contact."""
 
     rows: Callable[[sa.FromClause], sa.Select]
-    stored_by: str
+    stored_by: frozenset[str]
 
 
 CONTACT_DERIVED: dict[sa.Table, ContactDerived] = {
-    **{table: ContactDerived(rows, "postgresql") for table, rows in CONTACT_LOOKUPS.items()},
-    customer_first_contact: ContactDerived(first_contact_rows, "duckdb"),
+    **{table: ContactDerived(rows, frozenset({"postgresql"})) for table, rows in CONTACT_LOOKUPS.items()},
+    customer_first_contact: ContactDerived(first_contact_rows, frozenset({"duckdb", "postgresql"})),
 }
 
 A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency",
@@ -412,7 +413,8 @@ PARTITION_INDEXES: tuple[sa.Index, ...] = BRIN_DAY_INDEXES + tuple(
     sa.Index(f"ix_{table.name}_{'_'.join(columns)}", *[table.c[c] for c in columns]).ddl_if(
         dialect="postgresql")
     for table, columns in (
-        (contact_customer_day, ("customer_key", "first_start")),  # a customer's first contact
+        (contact_customer_day, ("customer_key", "first_start")),  # a customer's first contact of a day
+        (customer_first_contact, ("customer_key", "first_start")),  # a customer's first contact
         (contact_by_case, ("case_key", "start_time")),  # a case's latest contact before a time (driver mart)
         (fact_case, ("received_date",)),
         (fact_case, ("decided_date",)),

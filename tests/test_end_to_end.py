@@ -320,8 +320,9 @@ def test_each_callers_first_contact_of_the_day_is_held_for_the_first_activity_lo
 
 
 def test_each_callers_first_contact_of_all_nights_is_held(nightly):
-    """customer_first_contact (DuckDB's first activity lookups) holds each caller's first contact
-    over the nights loaded (day 2 twice; day 3's file was refused), as the files have them."""
+    """customer_first_contact, where the marts look up a customer's first contact, holds each
+    caller's first contact over the nights loaded (day 2 twice; day 3's file was refused), as
+    the files have them."""
     day1, day2 = callers_first_contacts(nightly, DAY1), callers_first_contacts(nightly, DAY2)
     expected = {key: (min(t for t in (day1.get(key), day2.get(key)) if t is not None))
                 for key in day1.keys() | day2.keys()}

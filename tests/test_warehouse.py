@@ -223,9 +223,9 @@ def test_a_value_too_large_for_its_column_is_refused_naming_the_column(engine):
 
 
 def test_a_warehouse_made_before_the_contact_lookups_gets_them_filled_from_its_contacts(engine):
-    """contact_by_case and contact_customer_day are new to a PostgreSQL warehouse that already
-    holds contacts, customer_first_contact to a DuckDB one: ensure_schema fills them from
-    fact_contact, as the loads would have. The other warehouse's views show the same rows."""
+    """The tables derived from fact_contact are new to a warehouse that already holds contacts:
+    ensure_schema fills those it stores from fact_contact, as the loads would have. DuckDB's
+    views of the contact lookups show the same rows."""
     day = date(2026, 3, 1)
     contacts = pd.DataFrame({column.name: [None] * 4 for column in fact_contact.columns} | {
         "contact_key": ["k1", "k2", "k3", "k4"], "contact_date": [day] * 4,
@@ -252,9 +252,9 @@ def test_a_warehouse_made_before_the_contact_lookups_gets_them_filled_from_its_c
                       ("u2", day, datetime(2026, 3, 1, 12, tzinfo=UTC))]
     assert first_contacts == [("u1", datetime(2026, 3, 1, 9, tzinfo=UTC), day),
                               ("u2", datetime(2026, 3, 1, 12, tzinfo=UTC), day)]
-    stored = "BASE TABLE" if engine.dialect.name == "postgresql" else "VIEW"
-    assert kinds == {"contact_by_case": stored, "contact_customer_day": stored,
-                     "customer_first_contact": "VIEW" if stored == "BASE TABLE" else "BASE TABLE"}
+    lookups = "BASE TABLE" if engine.dialect.name == "postgresql" else "VIEW"
+    assert kinds == {"contact_by_case": lookups, "contact_customer_day": lookups,
+                     "customer_first_contact": "BASE TABLE"}
     warehouse.ensure_schema(engine)  # only a new table is filled: a second call adds nothing
     assert len(table_rows(engine, contact_by_case)) == 2
     assert len(table_rows(engine, contact_customer_day)) == 2

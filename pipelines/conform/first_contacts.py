@@ -1,19 +1,19 @@
 """Each customer's first contact (model.customer_first_contact), kept by the contact loads.
 
-The marts call a customer returning when a case or a contact came before. A DuckDB warehouse
-has no index to probe for that and grouped every contact ever loaded, so a night's marts cost
-more the longer the history (10,000 contacts a day: 0.06 s beside 30 days, 0.37 s beside 730).
-The load that replaces days of fact_contact brings this table up to date in its transaction,
-from those days' contacts alone. Only a customer whose first contact lay in a replaced day,
-and whose contacts of that day now start later or are gone, is looked up in all of fact_contact
-again: a reload that changed a day, never a new night.
-"""
+The marts call a customer returning when a case or a contact came before. Looked up in the
+contacts themselves, that cost a night's marts more the longer the history: DuckDB, with no
+index to probe, grouped every contact ever loaded, and PostgreSQL probed a B-tree of every
+customer's every day. The load that replaces days of fact_contact brings this table, a row
+per customer, up to date in its transaction, from those days' contacts alone. Only a
+customer whose first contact lay in a replaced day, and whose contacts of that day now start
+later or are gone, is looked up in all their contacts again: a reload that changed a day,
+never a new night."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTableAs
 
 from pipelines import warehouse
-from pipelines.model import customer_first_contact, fact_contact, first_contact_rows
+from pipelines.model import contact_customer_day, customer_first_contact, fact_contact, first_contact_rows
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,27 @@ def _temporary(conn: sa.Connection, name: str, rows: sa.Select) -> sa.Table:
     return created.table
 
 
+def _first_contacts(conn: sa.Connection, where: Callable[[sa.Table], sa.ColumnElement[bool]]) -> sa.Select:
+    """Each customer's first contact among the contacts ``where`` selects (of a table with
+    customer_key and contact_date): from contact_customer_day where the warehouse stores it, a
+    row per customer and day (1.6M for 5M contacts, with a B-tree on the customer: 1.0 s
+    instead of 3.7 s for a day on PostgreSQL), else from fact_contact."""
+    if contact_customer_day in warehouse.stored_tables(conn.dialect.name):
+        days = contact_customer_day.select().where(where(contact_customer_day)).subquery()
+        return (sa.select(days.c.customer_key, sa.func.min(days.c.first_start).label("first_start"),
+                          sa.func.min(days.c.contact_date).label("first_date"))
+                .group_by(days.c.customer_key))
+    return first_contact_rows(fact_contact.select().where(where(fact_contact)).subquery())
+
+
 def record_days(conn: sa.Connection, days: Collection[date]) -> FirstContactChanges:
     """Bring customer_first_contact up to date with ``days`` of fact_contact, which the open
     transaction has just replaced (deleted and loaded again, or loaded for the first time)."""
     began = time.perf_counter()
     table, key = customer_first_contact, customer_first_contact.c.customer_key
     columns = [c.name for c in table.columns]
-    loaded = fact_contact.select().where(warehouse.in_days(fact_contact.c.contact_date, days)).subquery()
-    night = _temporary(conn, "night_first_contact", first_contact_rows(loaded))
+    night = _temporary(conn, "night_first_contact",
+                       _first_contacts(conn, lambda t: warehouse.in_days(t.c.contact_date, days)))
     replaced = warehouse.in_days(table.c.first_date, days)
     # whose stored first contact was one of the days' contacts as they were before
     lost = _temporary(conn, "lost_first_contact", sa.select(key, table.c.first_start).where(replaced))
@@ -60,7 +73,10 @@ def record_days(conn: sa.Connection, days: Collection[date]) -> FirstContactChan
         .values(first_start=night.c.first_start, first_date=night.c.first_date)
         .execution_options(preserve_rowcount=True)).rowcount
     unknown = ~sa.exists(sa.select(key).where(key == night.c.customer_key))
-    inserted = conn.execute(sa.insert(table).from_select(columns, sa.select(night).where(unknown))
+    new_rows = sa.select(night).where(unknown)
+    if conn.dialect.name == "postgresql":  # in its B-tree's order: each leaf page filled in turn
+        new_rows = new_rows.order_by(night.c.customer_key)
+    inserted = conn.execute(sa.insert(table).from_select(columns, new_rows)
                             .execution_options(preserve_rowcount=True)).rowcount
     # The days' contacts now start later than the lost first contact did, or are gone: the
     # first contact may be on another day, and only all of fact_contact tells.
@@ -70,8 +86,8 @@ def record_days(conn: sa.Connection, days: Collection[date]) -> FirstContactChan
     looked_up = conn.execute(sa.select(sa.func.count()).select_from(stale)).scalar_one()
     if looked_up:
         conn.execute(sa.delete(table).where(key.in_(sa.select(stale.c.customer_key))))
-        theirs = fact_contact.select().where(fact_contact.c.customer_key.in_(sa.select(stale.c.customer_key)))
-        conn.execute(sa.insert(table).from_select(columns, first_contact_rows(theirs.subquery())))
+        theirs = _first_contacts(conn, lambda t: t.c.customer_key.in_(sa.select(stale.c.customer_key)))
+        conn.execute(sa.insert(table).from_select(columns, theirs))
     for temporary in (stale, lost, night):
         conn.execute(sa.schema.DropTable(temporary))
     changes = FirstContactChanges(max(inserted, 0), max(earlier, 0), looked_up)

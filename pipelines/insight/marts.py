@@ -295,7 +295,7 @@ _FIRST_SEEN_SQL = {
 INSERT INTO {{target}} (customer_key, first_at)
 SELECT k.customer_key,
        LEAST((SELECT MIN(c.received_at) FROM fact_case c WHERE c.customer_key = k.customer_key),
-             (SELECT MIN(x.first_start) FROM contact_customer_day x WHERE x.customer_key = k.customer_key))
+             (SELECT x.first_start FROM customer_first_contact x WHERE x.customer_key = k.customer_key))
 FROM (SELECT customer_key FROM ({_FIRST_SEEN_KEYS}) u ORDER BY customer_key) k
 """,
     "default": f"""
@@ -431,7 +431,7 @@ def fill_first_seen(conn: sa.Connection, span: FirstSeenSpan | PeriodBounds) -> 
 
 # Tables the marts read; their planner statistics must be current (see _refresh_statistics).
 SOURCE_TABLES = ("fact_case", "fact_contact", "contact_by_case", "contact_customer_day",
-                 "fact_survey_response", "fact_feedback", "fact_web_daily",
+                 "customer_first_contact", "fact_survey_response", "fact_feedback", "fact_web_daily",
                  "dim_service", "dim_journey", "dim_theme", "dim_unit_cost")
 
 
@@ -442,7 +442,7 @@ DAILY_INPUTS = (fact_text_theme.name, agg_contact_daily.name, agg_driver_daily.n
 
 # The tables whose (customer_key, time) indexes give each customer's first activity, and
 # fact_contact, which the contact marts scan (see _mark_loaded_pages_visible).
-VACUUMED_TABLES = ("fact_case", "contact_customer_day", "fact_contact")
+VACUUMED_TABLES = ("fact_case", "customer_first_contact", "fact_contact")
 
 
 def _mark_loaded_pages_visible(conn: sa.Connection) -> None:

@@ -14,14 +14,18 @@ import sqlalchemy as sa
 
 from pipelines import warehouse
 from pipelines.conform import first_contacts
-from pipelines.model import customer_first_contact, fact_contact
+from pipelines.model import CONTACT_LOOKUPS, customer_first_contact, fact_contact
 
 DAY = date(2026, 3, 2)
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = warehouse.engine_for(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+@pytest.fixture(params=["duckdb", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    else:
+        url = request.getfixturevalue("server_database")("postgresql", "first_contacts")
+    engine = warehouse.engine_for(url)
     warehouse.ensure_schema(engine, bi_layer=False)
     yield engine
     engine.dispose()
@@ -36,12 +40,19 @@ def contact_rows(day: date, visits: list[tuple[str | None, int]]) -> pd.DataFram
 
 
 def replace_days(engine, days: dict[date, pd.DataFrame]) -> first_contacts.FirstContactChanges:
-    """What the contact load does: delete the days, insert their rows, record them."""
+    """What the contact load does: replace the days' contacts and the lookup tables' rows of them
+    (where stored), then record them."""
+    stored = warehouse.stored_tables(engine.dialect.name)
     with engine.begin() as conn:
-        conn.execute(sa.delete(fact_contact).where(warehouse.in_days(fact_contact.c.contact_date, days)))
+        for table in (fact_contact, *(t for t in CONTACT_LOOKUPS if t in stored)):
+            conn.execute(sa.delete(table).where(warehouse.in_days(table.c.contact_date, days)))
         for rows in (r for r in days.values() if len(r)):  # a day may have no contacts left
             full = rows.reindex(columns=[c.name for c in fact_contact.columns])
             warehouse.insert_rows(conn, fact_contact, warehouse.to_arrow(full, fact_contact))
+        for table, rows in CONTACT_LOOKUPS.items():
+            if table in stored:
+                loaded = rows(fact_contact).where(warehouse.in_days(fact_contact.c.contact_date, days))
+                conn.execute(sa.insert(table).from_select([c.name for c in table.columns], loaded))
         return first_contacts.record_days(conn, list(days))
 
 
