@@ -53,7 +53,6 @@ from pipelines.conform import dimensions, first_contacts
 from pipelines.conform.catalog import load_catalog
 from pipelines.model import (
     CONTACT_LOOKUPS,
-    customer_first_contact,
     dim_channel,
     dim_date,
     dim_journey,
@@ -315,8 +314,7 @@ def synthesize_history(engine: sa.Engine, first: date, days: int, volume: Volume
                 if table in stored:
                     conn.execute(sa.insert(table).from_select([c.name for c in table.columns],
                                                               rows(fact_contact).where(chunk)))
-            if customer_first_contact in stored:
-                first_contacts.record_days(conn, filled)
+            first_contacts.record_days(conn, filled)
     with engine.begin() as conn:
         for name in (POOL_TABLE, COMBO_TABLE):
             conn.execute(sa.text(f"DROP TABLE {name}"))

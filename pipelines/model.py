@@ -8,7 +8,6 @@ same declarations create the tables on DuckDB and PostgreSQL; comments become
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -190,26 +189,22 @@ customer_first_contact = sa.Table(
 )
 
 
-def first_contact_rows(contacts: sa.FromClause) -> sa.Select:
-    """customer_first_contact's rows of ``contacts`` (fact_contact's columns). A contact's day is
-    the UTC day of its start, so the earliest day is the first contact's."""
-    return (sa.select(contacts.c.customer_key, sa.func.min(contacts.c.start_time).label("first_start"),
+def first_contact_rows(contacts: sa.FromClause, start: str = "start_time") -> sa.Select:
+    """customer_first_contact's rows of ``contacts`` (customer_key, contact_date and the contact's
+    ``start``: fact_contact's columns, or contact_customer_day's with ``first_start``). A
+    contact's day is the UTC day of its start, so the earliest day is the first contact's."""
+    return (sa.select(contacts.c.customer_key, sa.func.min(contacts.c[start]).label("first_start"),
                       sa.func.min(contacts.c.contact_date).label("first_date"))
             .where(contacts.c.customer_key.is_not(None))
             .group_by(contacts.c.customer_key))
 
 
-class ContactDerived(NamedTuple):
-    """A table derived from fact_contact: its rows from contacts of fact_contact's columns, and
-    the kinds of warehouse that store it; the others read it as a view of fact_contact."""
-
-    rows: Callable[[sa.FromClause], sa.Select]
-    stored_by: frozenset[str]
-
-
-CONTACT_DERIVED: dict[sa.Table, ContactDerived] = {
-    **{table: ContactDerived(rows, frozenset({"postgresql"})) for table, rows in CONTACT_LOOKUPS.items()},
-    customer_first_contact: ContactDerived(first_contact_rows, frozenset({"duckdb", "postgresql"})),
+# Every table derived from fact_contact, and its rows from contacts of fact_contact's columns:
+# what a warehouse that stores one fills it with when it is new beside contacts already loaded,
+# or reads as a view of fact_contact when it does not store it (warehouse.stored_tables).
+CONTACT_DERIVED: dict[sa.Table, Callable[[sa.FromClause], sa.Select]] = {
+    **CONTACT_LOOKUPS,
+    customer_first_contact: first_contact_rows,
 }
 
 A11_ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency",

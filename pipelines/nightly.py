@@ -49,7 +49,6 @@ from pipelines.insight.text import load_taxonomy
 from pipelines.interval import Interval
 from pipelines.model import (
     PARTITIONED_FACTS,
-    customer_first_contact,
     dim_channel,
     dim_date,
     dim_journey,
@@ -420,7 +419,7 @@ def _load_source(conn: sa.Connection, settings: Settings, staged: Staged, catalo
         began = time.perf_counter()
         inserted = warehouse.insert_parquet(conn, target, spool)
         log.info("%s: %d rows into %s in %.2f s", source, inserted, table, time.perf_counter() - began)
-        if target is fact_contact and customer_first_contact in warehouse.stored_tables(conn.dialect.name):
+        if target is fact_contact:
             first_contacts.record_days(conn, interval.days)
     else:
         warehouse.upsert_newer(conn, target, spool, key="case_key", version="updated_at")

@@ -31,7 +31,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from sqlalchemy.schema import CreateTableAs, CreateView
 
 from pipelines import bi, schema_evolution, scratch
-from pipelines.model import BRIN_DAY_INDEXES, CONTACT_DERIVED, fact_contact, metadata
+from pipelines.model import BRIN_DAY_INDEXES, CONTACT_DERIVED, CONTACT_LOOKUPS, fact_contact, metadata
 from pipelines.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -127,19 +127,17 @@ def ensure_schema(engine: sa.Engine, *, per_source: Collection[str] = (),
 
 
 def stored_tables(dialect: str) -> list[sa.Table]:
-    """The model's tables a warehouse of ``dialect`` stores. A table derived from fact_contact
-    that it does not store (model.CONTACT_DERIVED) is a view: the contact lookups exist for
-    PostgreSQL's B-trees, and DuckDB, which keeps none, would only copy the night's contacts
-    again (4 s at 5M)."""
-    return [t for t in metadata.sorted_tables
-            if t not in CONTACT_DERIVED or dialect in CONTACT_DERIVED[t].stored_by]
+    """The model's tables a warehouse of ``dialect`` stores. DuckDB reads the contact lookups
+    as views of fact_contact: they exist for PostgreSQL's B-trees (model.CONTACT_LOOKUPS), and
+    DuckDB, which keeps none, would only copy the night's contacts again (4 s at 5M)."""
+    return [t for t in metadata.sorted_tables if not (dialect == "duckdb" and t in CONTACT_LOOKUPS)]
 
 
 def _ensure_contact_derived(conn: sa.Connection, stored: list[sa.Table], existed: set[str]) -> None:
     """Each table derived from fact_contact (model.CONTACT_DERIVED) that a warehouse does not
     store is a view of fact_contact. One it stores that is new to a warehouse already holding
     fact_contact starts with its rows; from then on the contact loads keep it."""
-    for table, (rows, _) in CONTACT_DERIVED.items():
+    for table, rows in CONTACT_DERIVED.items():
         if table not in stored:
             conn.execute(CreateView(rows(fact_contact).order_by(None), table.name, or_replace=True))
         elif table.name not in existed and fact_contact.name in existed:
