@@ -73,7 +73,8 @@ PERIODS_START = date(2024, 7, 1)
 POOL_TABLE = "bench_history_customer"
 COMBO_TABLE = "bench_history_combo"
 # A synthesized case is decided up to this many days after its receipt; a contact names a case
-# received up to CONTACT_CASE_DAYS before it, a survey response one up to RESPONSE_CASE_DAYS.
+# received up to CONTACT_CASE_DAYS before it, a survey response one up to RESPONSE_CASE_DAYS (its
+# case's latest contact before it is then some days old, from the same day to weeks before).
 CASE_DECISION_DAYS = 150
 CONTACT_CASE_DAYS = 90
 RESPONSE_CASE_DAYS = 120
@@ -242,7 +243,7 @@ SELECT SUBSTR(MD5('hr' || CAST(d.d AS VARCHAR) || '-' || CAST(g.i AS VARCHAR)), 
        CASE WHEN g.i % 7 = 0 THEN 'Waited too long for a decision.' END,
        CASE WHEN g.i % 7 = 0 THEN -0.4767 END,
        CASE WHEN g.i % 7 = 0 THEN 'wait_time' END,
-       SUBSTR(MD5('hc' || CAST(d.d - (g.i % {RESPONSE_CASE_DAYS}) AS VARCHAR) || '-'
+       SUBSTR(MD5('hc' || CAST(d.d - ((g.i * 7) % {RESPONSE_CASE_DAYS}) AS VARCHAR) || '-'
               || CAST(g.i % {volume.cases} AS VARCHAR)), 1, 32),
        TRUE, g.i % 200, c.standard_days, g.i % 200 > c.standard_days
 FROM (SELECT CAST(v AS INTEGER) AS d FROM generate_series({days.start}, {days.stop - 1}) AS s(v)) d

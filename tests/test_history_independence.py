@@ -9,6 +9,7 @@ On PostgreSQL the facts' partition columns are indexed; on DuckDB they are not.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from datetime import date, timedelta
@@ -24,7 +25,7 @@ from benchmarks.history import Volume, synthesize_history
 from pipelines import marts, warehouse
 from pipelines.insight.marts import DAILY_INPUTS, PERIOD_MARTS, ensure_indexes, rebuild_period_marts
 from pipelines.insight.periods import bounds_of
-from pipelines.insight.tables import agg_contact_daily, agg_likert_daily, mart_segment_daily
+from pipelines.insight.tables import agg_contact_daily, agg_driver_daily, agg_likert_daily, mart_segment_daily
 from pipelines.model import (
     PARTITION_INDEXES,
     fact_case,
@@ -197,6 +198,58 @@ def test_a_days_survey_responses_by_customer_history_agree_with_the_facts(loaded
     got = likert[likert["answered"] > 0].groupby(["service_id", "customer_history"])["answered"].sum()
     assert got.to_dict() == answered.groupby(["service_id", "history"]).size().to_dict()
     assert {"returning", "first_time"} <= set(history)  # the history really is met
+
+
+def test_a_days_driver_links_agree_with_the_facts(loaded, tmp_path: Path):
+    """Each response's contact bands come from the latest contact about its case that started
+    before it within the window of drivers.yaml, here narrowed to a week so that it decides
+    for some responses (the history's contacts name cases up to 90 days old)."""
+    engine, settings = loaded
+    window = timedelta(days=7)
+    schemas = tmp_path / "schemas"
+    shutil.copytree(settings.schemas_dir, schemas)
+    (schemas / "drivers.yaml").write_text(f"contact_window_days: {window.days}\n")
+    with engine.begin() as conn:
+        rebuild_period_marts(conn, replace(settings, schemas_dir=schemas), [DAY])
+    r, c, a = fact_survey_response, fact_contact, agg_driver_daily
+    with engine.connect() as conn:
+        responses = pd.DataFrame(conn.execute(sa.select(
+            r.c.response_id, r.c.service_id, r.c.case_key, r.c.created_at, r.c.satisfaction).where(
+            r.c.response_date == DAY, r.c.service_id != "unmapped", r.c.case_key.is_not(None))).all())
+        contacts = pd.DataFrame(conn.execute(sa.select(
+            c.c.contact_key, c.c.case_key, c.c.start_time, c.c.channel, c.c.wait_seconds,
+            c.c.resolved_first_contact, c.c.transferred, c.c.abandoned).where(
+            c.c.case_key.is_not(None))).all())
+        got = pd.DataFrame(conn.execute(sa.select(
+            a.c.service_id, a.c.driver, a.c.band, sa.func.sum(a.c.responses).label("responses"),
+            sa.func.sum(a.c.sum_satisfaction).label("sum_satisfaction")).where(
+            a.c.date_day == DAY, a.c.driver != "case_timeliness").group_by(
+            a.c.service_id, a.c.driver, a.c.band)).all())
+    for frame, column in ((responses, "created_at"), (contacts, "start_time")):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    pairs = responses.merge(contacts, on="case_key")
+    before = pairs[pairs["start_time"] < pairs["created_at"]]
+    latest = (before.sort_values(["start_time", "contact_key"], ascending=[False, True])
+              .drop_duplicates("response_id"))
+    linked = latest[latest["start_time"] >= latest["created_at"] - window]
+    assert 0 < len(linked) < len(latest)  # the window links some responses and turns others away
+    answered = linked[~linked["abandoned"].astype(bool)]
+    bands = [
+        linked[linked["channel"].isin(["phone", "chat"]) & linked["wait_seconds"].notna()].assign(
+            driver="wait_time", band=lambda f: pd.cut(f["wait_seconds"], [-1, 119, 599, float("inf")],
+                                                     labels=["under_2_min", "2_to_10_min", "over_10_min"])),
+        answered[answered["resolved_first_contact"].notna()].assign(
+            driver="first_contact_resolution",
+            band=lambda f: f["resolved_first_contact"].map({True: "resolved", False: "not_resolved"})),
+        answered[answered["transferred"].notna()].assign(
+            driver="transfer",
+            band=lambda f: f["transferred"].map({True: "transferred", False: "not_transferred"})),
+    ]
+    expected = (pd.concat([b.astype({"band": str}) for b in bands])
+                .groupby(["service_id", "driver", "band"])["satisfaction"].agg(["size", "sum"]))
+    got = got.set_index(["service_id", "driver", "band"]).sort_index()
+    assert got["responses"].astype(int).to_dict() == expected["size"].to_dict()
+    assert got["sum_satisfaction"].astype(int).to_dict() == expected["sum"].to_dict()
 
 
 def test_partition_indexes_exist_on_postgresql_only(loaded):

@@ -121,6 +121,19 @@ def load_costs(schemas_dir: Path) -> CostModel:
     return CostModel(str(raw.get("currency", "USD")), costs, **shares)
 
 
+@cache
+def load_driver_window(schemas_dir: Path) -> timedelta:
+    """``schemas_dir/drivers.yaml``'s ``contact_window_days``: how long before a survey response
+    its case's latest contact may have started to be linked to it (a whole number of days >= 1)."""
+    path = Path(schemas_dir) / "drivers.yaml"
+    if not path.exists():
+        raise ContractError(f"{path}: driver settings not found")
+    days = (yaml.safe_load(path.read_text()) or {}).get("contact_window_days")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ContractError(f"{path}: contact_window_days must be a whole number of days >= 1, not {days!r}")
+    return timedelta(days=days)
+
+
 def load_reference_tables(conn: sa.Connection, schemas_dir: Path) -> None:
     """Replace ``dim_theme`` and ``dim_unit_cost`` from their YAML files."""
     themes = load_taxonomy(Path(schemas_dir)).frame()
@@ -163,10 +176,18 @@ def _costs(conn, settings: Settings, bounds, days) -> dict[str, Any]:
     return {"target_fcr": costs.target_fcr, "status_deflection_share": costs.status_deflection_share}
 
 
+def _drivers(conn, settings: Settings, bounds: PeriodBounds, days) -> dict[str, Any]:
+    """The contact window, and the first contact day it can reach from the period's responses
+    (a day early: a response's date need not be its UTC date): a bound on a column the contacts
+    are stored in order of, so that DuckDB skips the older ones unread."""
+    window = load_driver_window(Path(settings.schemas_dir))
+    return {"contact_window": window, "contacts_from": bounds.start - window - timedelta(days=1)}
+
+
 PERIOD_MARTS: dict[str, PeriodMart] = {
     "fact_text_theme": PeriodMart(fact_text_theme, Period.DAY),
     "agg_contact_daily": PeriodMart(agg_contact_daily, Period.DAY, contact_customers=True),
-    "agg_driver_daily": PeriodMart(agg_driver_daily, Period.DAY),
+    "agg_driver_daily": PeriodMart(agg_driver_daily, Period.DAY, params=_drivers),
     "agg_likert_daily": PeriodMart(agg_likert_daily, Period.DAY),
     "mart_segment_daily": PeriodMart(mart_segment_daily, Period.DAY),
     "mart_theme_weekly": PeriodMart(mart_theme_weekly, Period.WEEK),

@@ -43,6 +43,8 @@ QUARTER_START, QUARTER_END = date(2026, 1, 1), date(2026, 4, 1)  # FY2026 Q2
 CATALOG = yaml.safe_load((REPO_ROOT / "schemas" / "catalog.yaml").read_text())
 A11_CONFIG = yaml.safe_load((REPO_ROOT / "schemas" / "a11.yaml").read_text())
 COSTS = yaml.safe_load((REPO_ROOT / "schemas" / "costs.yaml").read_text())
+DRIVERS = yaml.safe_load((REPO_ROOT / "schemas" / "drivers.yaml").read_text())
+WINDOW = timedelta(days=DRIVERS["contact_window_days"])
 REFERENCE = Path(__file__).parent / "touchpoints_reference"
 SCORES = {"1", "2", "3", "4", "5"}
 ITEMS = ("trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency", "humanity",
@@ -234,7 +236,8 @@ def test_driver_mart_links_responses_to_the_latest_contact_about_their_case(nigh
                 by_case[row["case_number"]].append(row)
     resolved: dict[tuple[str, str], list[int]] = defaultdict(list)
     for response in source_responses(nights.settings, DAYS[0], DAYS[-1]):
-        before = [c for c in by_case.get(response["case"], []) if c["start"] < response["created_at"]]
+        before = [c for c in by_case.get(response["case"], [])
+                  if response["created_at"] - WINDOW <= c["start"] < response["created_at"]]
         if not before or response["case"] not in cases:
             continue
         latest = max(before, key=lambda c: c["start"])

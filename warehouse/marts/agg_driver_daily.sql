@@ -6,9 +6,12 @@
 --     carries them from the case): on_time (baseline) / over_1_30_days / over_31_plus_days.
 --   wait_time, first_contact_resolution, transfer: the contact linked to the response, which is
 --     the latest contact about the same case (case_key) that started before the response was
---     submitted. Wait bands use phone and chat only (e-mail response time is another measure);
---     resolution and transfer use answered (not abandoned) contacts.
--- Parameters: :start_day (inclusive), :end_day (exclusive). Portable between DuckDB and PostgreSQL.
+--     submitted and within :contact_window before it (schemas/drivers.yaml). Wait bands use phone
+--     and chat only (e-mail response time is another measure); resolution and transfer use
+--     answered (not abandoned) contacts.
+-- Parameters: :start_day (inclusive), :end_day (exclusive), :contact_window (an interval) and
+-- :contacts_from (a date no later than any contact the window reaches). Portable between DuckDB
+-- and PostgreSQL.
 -- case_customer_history: each case's customer_history (first_time / returning), from its
 -- customer's earliest case receipt or contact, for the cases the periods being rebuilt can name
 -- (filled once per run with customer_first_seen by pipelines.insight.marts.fill_first_seen;
@@ -26,6 +29,8 @@ WITH responses AS (
 -- rather than joining every contact ever loaded: the cost follows the day's responses, not
 -- the history beside them. The probes go in case order (bytewise: the keys are
 -- hex), so that they walk the case index once instead of reading a page from disk per probe.
+-- DuckDB, with no index to probe, reads the contacts that name a case: the window's days only,
+-- which the constant bound on contact_date lets it find by the days' row groups.
 contact_link AS (
     SELECT r.response_date, r.service_id, r.journey_id, r.customer_type, r.language, r.region,
            r.customer_history, r.satisfaction, r.trust,
@@ -35,6 +40,7 @@ contact_link AS (
         SELECT x.channel, x.wait_seconds, x.resolved_first_contact, x.transferred, x.abandoned
         FROM contact_by_case x
         WHERE x.case_key = r.case_key AND x.start_time < r.created_at
+          AND x.start_time >= r.created_at - :contact_window AND x.contact_date >= :contacts_from
         ORDER BY x.start_time DESC, x.contact_key
         LIMIT 1
     ) k ON TRUE
