@@ -391,7 +391,7 @@ def render(results: list[BenchResult], size: Size, size_name: str) -> str:
             lines.append(f"| {result.label} | nightly job / dlt peer | | | | | "
                          f"{total / result.peer.seconds:.2f} |")
         lines.append(f"| {result.label} | validation share of the job's work (stage seconds) | | | | | "
-                     f"{result.validation_seconds / result.work_seconds:.0%} |")
+                     f"{result.validation_seconds / result.work_seconds:.1%} |")
     return "\n".join(lines) + "\n"
 
 
