@@ -202,10 +202,11 @@ def test_a_days_survey_responses_by_customer_history_agree_with_the_facts(loaded
 
 def test_a_days_driver_links_agree_with_the_facts(loaded, tmp_path: Path):
     """Each response's contact bands come from the latest contact about its case that started
-    before it within the window of drivers.yaml, here narrowed to a week so that it decides
-    for some responses (the history's contacts name cases up to 90 days old)."""
+    before it within the window of drivers.yaml, here narrowed to 11 days so that it decides
+    for some responses (the history's contacts name cases up to 90 days old), some of them by
+    the hour, among the contacts of the first day the query reads."""
     engine, settings = loaded
-    window = timedelta(days=7)
+    window = timedelta(days=11)
     schemas = tmp_path / "schemas"
     shutil.copytree(settings.schemas_dir, schemas)
     (schemas / "drivers.yaml").write_text(f"contact_window_days: {window.days}\n")
@@ -217,7 +218,7 @@ def test_a_days_driver_links_agree_with_the_facts(loaded, tmp_path: Path):
             r.c.response_id, r.c.service_id, r.c.case_key, r.c.created_at, r.c.satisfaction).where(
             r.c.response_date == DAY, r.c.service_id != "unmapped", r.c.case_key.is_not(None))).all())
         contacts = pd.DataFrame(conn.execute(sa.select(
-            c.c.contact_key, c.c.case_key, c.c.start_time, c.c.channel, c.c.wait_seconds,
+            c.c.contact_key, c.c.case_key, c.c.start_time, c.c.contact_date, c.c.channel, c.c.wait_seconds,
             c.c.resolved_first_contact, c.c.transferred, c.c.abandoned).where(
             c.c.case_key.is_not(None))).all())
         got = pd.DataFrame(conn.execute(sa.select(
@@ -231,8 +232,11 @@ def test_a_days_driver_links_agree_with_the_facts(loaded, tmp_path: Path):
     before = pairs[pairs["start_time"] < pairs["created_at"]]
     latest = (before.sort_values(["start_time", "contact_key"], ascending=[False, True])
               .drop_duplicates("response_id"))
-    linked = latest[latest["start_time"] >= latest["created_at"] - window]
+    within = latest["start_time"] >= latest["created_at"] - window
+    linked = latest[within]
     assert 0 < len(linked) < len(latest)  # the window links some responses and turns others away
+    # some turned away by the hour: on the first day the query reads (a day before the window)
+    assert (~within & (latest["contact_date"] >= DAY - window - timedelta(days=1))).any()
     answered = linked[~linked["abandoned"].astype(bool)]
     bands = [
         linked[linked["channel"].isin(["phone", "chat"]) & linked["wait_seconds"].notna()].assign(
