@@ -187,6 +187,15 @@ def load_contracts(schemas_dir: Path) -> dict[str, Contract]:
     return contracts
 
 
+def read_schema_file(schemas_dir: Path, name: str, what: str) -> tuple[Path, Any]:
+    """``schemas_dir/name`` and its YAML (``{}`` when empty); a missing file stops the job with
+    an error naming it and ``what`` it should hold."""
+    path = Path(schemas_dir) / name
+    if not path.exists():
+        raise ContractError(f"{path}: {what} not found")
+    return path, yaml.safe_load(path.read_text()) or {}
+
+
 def load_contract(schemas_dir: Path, source: str) -> Contract:
     contracts = load_contracts(Path(schemas_dir))
     if source not in contracts:

@@ -35,10 +35,9 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-import yaml
 
 from pipelines import warehouse
-from pipelines.contracts import ContractError
+from pipelines.contracts import ContractError, read_schema_file
 from pipelines.insight.marts import PERIOD_MARTS, rebuild_period
 from pipelines.insight.periods import fiscal_quarter_bounds
 from pipelines.insight.tables import mart_a11_collection_detail, mart_a11_likert
@@ -97,10 +96,7 @@ class A11Config:
 
 @cache
 def load_a11_config(schemas_dir: Path) -> A11Config:
-    path = Path(schemas_dir) / "a11.yaml"
-    if not path.exists():
-        raise ContractError(f"{path}: A-11 reporting configuration not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    path, raw = read_schema_file(schemas_dir, "a11.yaml", "A-11 reporting configuration")
     for key in ("service_provider", "organization", "channels", "question_items", "question_texts",
                 "omb_control_number", "survey_type", "survey_title", "trust_question_text"):
         if key not in raw:

@@ -30,11 +30,10 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.schema import CreateView
 
 from pipelines import warehouse
-from pipelines.contracts import SAFE_NAME, ContractError
+from pipelines.contracts import SAFE_NAME, ContractError, read_schema_file
 from pipelines.insight import emerging, statistics
 from pipelines.insight.periods import Period, PeriodBounds, fiscal_year_quarter, following, touched
 from pipelines.insight.tables import (
@@ -101,10 +100,7 @@ class CostModel:
 @cache
 def load_costs(schemas_dir: Path) -> CostModel:
     """``schemas_dir/costs.yaml``, checked: channel names safe, shares within 0..1."""
-    path = Path(schemas_dir) / "costs.yaml"
-    if not path.exists():
-        raise ContractError(f"{path}: cost model not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    path, raw = read_schema_file(schemas_dir, "costs.yaml", "cost model")
     costs = {}
     for channel, cost in (raw.get("unit_costs") or {}).items():
         if not SAFE_NAME.match(str(channel)):
@@ -125,10 +121,8 @@ def load_costs(schemas_dir: Path) -> CostModel:
 def load_driver_window(schemas_dir: Path) -> timedelta:
     """``schemas_dir/drivers.yaml``'s ``contact_window_days``: how long before a survey response
     its case's latest contact may have started to be linked to it (a whole number of days >= 1)."""
-    path = Path(schemas_dir) / "drivers.yaml"
-    if not path.exists():
-        raise ContractError(f"{path}: driver settings not found")
-    days = (yaml.safe_load(path.read_text()) or {}).get("contact_window_days")
+    path, raw = read_schema_file(schemas_dir, "drivers.yaml", "driver settings")
+    days = raw.get("contact_window_days")
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ContractError(f"{path}: contact_window_days must be a whole number of days >= 1, not {days!r}")
     return timedelta(days=days)

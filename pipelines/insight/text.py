@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
-from pipelines.contracts import SAFE_NAME, ContractError
+from pipelines.contracts import SAFE_NAME, ContractError, read_schema_file
 from pipelines.settings import REPO_ROOT
 
 THEME_SEPARATOR = ";"
@@ -87,10 +86,7 @@ def _re2_pattern(phrases: list[str], alternatives: str) -> str | None:
 @cache
 def load_taxonomy(schemas_dir: Path) -> ThemeTaxonomy:
     """``schemas_dir/themes.yaml``, checked: ids safe as warehouse values, phrases present."""
-    path = Path(schemas_dir) / "themes.yaml"
-    if not path.exists():
-        raise ContractError(f"{path}: theme taxonomy not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    path, raw = read_schema_file(schemas_dir, "themes.yaml", "theme taxonomy")
     themes = []
     seen: set[str] = set()
     for i, entry in enumerate(raw.get("themes") or [], start=1):
