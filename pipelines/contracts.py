@@ -182,18 +182,43 @@ def load_contracts(schemas_dir: Path) -> dict[str, Contract]:
     """All contracts under ``schemas_dir/sources``, by source name."""
     contracts = {}
     for path in sorted((Path(schemas_dir) / "sources").glob("*.yaml")):
-        contract = parse_contract(yaml.safe_load(path.read_text()), path)
+        contract = parse_contract(read_yaml_mapping(path, "source contract"), path)
         contracts[contract.source] = contract
     return contracts
 
 
-def read_schema_file(schemas_dir: Path, name: str, what: str) -> tuple[Path, Any]:
-    """``schemas_dir/name`` and its YAML (``{}`` when empty); a missing file stops the job with
-    an error naming it and ``what`` it should hold."""
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping of settings in the YAML file ``path`` (``{}`` when empty).
+
+    A file that is missing, unreadable, not YAML, or that holds a list or a scalar stops the
+    job with an error naming it and ``what`` it should hold: the parser's own message names
+    no file, and a list read as settings failed later with a bare ``AttributeError``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: cannot read the {what}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ContractError(f"{path}: the {what} is not valid YAML{where}: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ContractError(f"{path}: the {what} must be a mapping of settings at the top level, "
+                            f"not a {type(raw).__name__}")
+    return raw
+
+
+def read_schema_file(schemas_dir: Path, name: str, what: str) -> tuple[Path, dict[str, Any]]:
+    """``schemas_dir/name`` and its settings (``read_yaml_mapping``)."""
     path = Path(schemas_dir) / name
-    if not path.exists():
-        raise ContractError(f"{path}: {what} not found")
-    return path, yaml.safe_load(path.read_text()) or {}
+    return path, read_yaml_mapping(path, what)
 
 
 def load_contract(schemas_dir: Path, source: str) -> Contract:

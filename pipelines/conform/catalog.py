@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
-from pipelines.contracts import SAFE_NAME, ContractError
+from pipelines.contracts import SAFE_NAME, ContractError, read_yaml_mapping
 
 UNMAPPED = "unmapped"
 
@@ -163,6 +162,6 @@ def _check(raw: dict[str, Any], path: Path) -> None:
 @cache
 def load_catalog(schemas_dir: Path) -> Catalog:
     path = Path(schemas_dir) / "catalog.yaml"
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml_mapping(path, "service and journey catalog")
     _check(raw, path)
     return Catalog(raw)
