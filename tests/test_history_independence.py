@@ -305,6 +305,50 @@ def test_first_activity_is_computed_only_for_the_customers_a_night_can_name(load
     assert (got == first.reindex(got.index)).all()
 
 
+def test_case_histories_cover_the_cases_of_the_spans_responses_and_of_the_text_spans_comments(loaded):
+    """case_customer_history holds, for each case a response of the span names, and each case a
+    comment of the text span (the emerging terms' four weeks before their week) names, the
+    history the facts give: returning when the customer's first contact or case came before the
+    case was received. Of the text span's responses without a comment it needs none."""
+    from pipelines.insight.marts import CASE_HISTORY, FirstSeenSpan, drop_first_seen, fill_first_seen
+    from pipelines.insight.periods import PeriodBounds
+
+    engine, _ = loaded
+    day = PeriodBounds(DAY, DAY + timedelta(days=1))
+    texts = PeriodBounds(DAY - timedelta(weeks=4), DAY + timedelta(days=1))
+    with engine.begin() as conn:
+        fill_first_seen(conn, FirstSeenSpan(day, texts=texts))
+        histories = sa.text(f"SELECT case_key, customer_history FROM {CASE_HISTORY}")
+        got = pd.DataFrame(conn.execute(histories).all())
+        responses = pd.DataFrame(conn.execute(sa.select(
+            fact_survey_response.c.case_key, fact_survey_response.c.response_date,
+            fact_survey_response.c.comment)).all())
+        cases = pd.DataFrame(conn.execute(sa.select(fact_case.c.case_key, fact_case.c.customer_key,
+                                                    fact_case.c.received_at)).all())
+        contacts = pd.DataFrame(conn.execute(sa.select(fact_contact.c.customer_key,
+                                                       fact_contact.c.start_time)).all())
+        drop_first_seen(conn)
+    cases["received_at"] = pd.to_datetime(cases["received_at"], utc=True)
+    contacts["start_time"] = pd.to_datetime(contacts["start_time"], utc=True)
+    first = pd.concat([contacts.set_index("customer_key")["start_time"],
+                       cases.set_index("customer_key")["received_at"]]).groupby(level=0).min()
+    in_day = (responses["response_date"] >= day.start) & (responses["response_date"] < day.end)
+    commented = (responses["comment"].notna() & (responses["response_date"] >= texts.start)
+                 & (responses["response_date"] < texts.end))
+    named = cases[cases["customer_key"].notna()].set_index("case_key")
+    needed = named.loc[named.index.intersection(responses.loc[in_day | commented, "case_key"].dropna())]
+    expected = pd.Series(["returning" if first[customer] < received else "first_time"
+                          for customer, received in zip(needed["customer_key"], needed["received_at"],
+                                                        strict=True)], index=needed.index)
+    assert not got["case_key"].duplicated().any()  # a join with it must not repeat a response
+    got = got.set_index("case_key")["customer_history"]
+    assert got.reindex(expected.index).to_dict() == expected.to_dict()
+    # the text span decides: comments before the day name cases the day's responses do not
+    before = named.index.intersection(responses.loc[commented & ~in_day, "case_key"].dropna())
+    assert len(before.difference(responses.loc[in_day, "case_key"].dropna())) > 100
+    assert set(expected) == {"first_time", "returning"}
+
+
 @pytest.mark.parametrize("loaded", ["postgresql"], indirect=True)  # DuckDB has no visibility map
 def test_postgresql_marts_vacuum_the_probed_facts_and_skip_one_the_night_holds_locked(loaded):
     """First-activity probes read only the index once VACUUM has marked the loaded pages
