@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contracts import SAFE_NAME, ContractError, read_yaml_mapping
+from pipelines.contracts import SAFE_NAME, ContractError, read_schema_file
 
 UNMAPPED = "unmapped"
 
@@ -161,7 +161,6 @@ def _check(raw: dict[str, Any], path: Path) -> None:
 
 @cache
 def load_catalog(schemas_dir: Path) -> Catalog:
-    path = Path(schemas_dir) / "catalog.yaml"
-    raw = read_yaml_mapping(path, "service and journey catalog")
+    path, raw = read_schema_file(schemas_dir, "catalog.yaml", "service and journey catalog")
     _check(raw, path)
     return Catalog(raw)

@@ -300,6 +300,11 @@ _SURVEYED_IN_SPAN = """(
     (response_date >= :start_day AND response_date < :end_day)
     OR (comment IS NOT NULL AND response_date >= :text_start AND response_date < :text_end))"""
 
+# Of a row of fact_case (its columns unqualified): whether the case names its customer.
+_CASE_NAMES_CUSTOMER = f"""(
+    {_CASE_IN_SPAN}
+    OR case_key IN (SELECT case_key FROM fact_survey_response WHERE {_SURVEYED_IN_SPAN}))"""
+
 _FIRST_SEEN_KEYS = f"""
 SELECT customer_key FROM contact_customer_day
 WHERE contact_date >= :contact_start AND contact_date < :contact_end
@@ -333,9 +338,7 @@ FROM (
     SELECT customer_key, start_time, TRUE FROM fact_contact
     WHERE customer_key IS NOT NULL AND contact_date >= :contact_start AND contact_date < :contact_end
     UNION ALL
-    SELECT customer_key, received_at,
-           {_CASE_IN_SPAN}
-           OR case_key IN (SELECT case_key FROM fact_survey_response WHERE {_SURVEYED_IN_SPAN})
+    SELECT customer_key, received_at, {_CASE_NAMES_CUSTOMER}
     FROM fact_case WHERE customer_key IS NOT NULL
 ) activity
 GROUP BY customer_key
@@ -358,8 +361,7 @@ CREATE {{kind}} TABLE {{target}} AS
 SELECT c.case_key,
        CASE WHEN f.first_at < c.received_at THEN 'returning' ELSE 'first_time' END AS customer_history
 FROM fact_case c JOIN {{first_seen}} f ON f.customer_key = c.customer_key
-WHERE {_CASE_IN_SPAN}
-   OR c.case_key IN (SELECT case_key FROM fact_survey_response WHERE {_SURVEYED_IN_SPAN})
+WHERE {_CASE_NAMES_CUSTOMER}
 """
 
 
